@@ -1,0 +1,29 @@
+"""DRCT reproducibility pipeline.
+
+data (download, layout, manifest, validation) -> diffusion reconstruction -> contrastive training
+-> evaluation (predictions, metrics) -> paper outputs (tables, figures).
+
+Run the embedded demo:      snakemake --cores all
+Run a paper preset on GPUs: snakemake --cores all --use-conda --configfile presets/drct2m_intra.yaml
+"""
+
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/reconstruct.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/paper.smk"
+
+
+rule all:
+    input:
+        rules.paper.input,
+    default_target: True

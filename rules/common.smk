@@ -1,0 +1,110 @@
+"""Config validation and the path helpers every rule file uses.
+
+The DAG's shape comes only from the config (datasets, generators, jobs, shards, runs), never from
+data on disk, so `snakemake -n` builds a preset's full DAG before anything is downloaded.
+"""
+
+import copy
+import json
+import os
+
+from drct.config import (
+    active_jobs,
+    find,
+    iter_runs,
+    run_meta,
+    runs_for_protocol,
+    train_settings,
+    validate_config,
+)
+
+if workflow.overwrite_configfiles:
+    # A preset (--configfile presets/X.yaml) is a complete experiment: start from it alone, so no
+    # key of the demo's config.yaml leaks into a paper run through Snakemake's recursive merge.
+    _selected = copy.deepcopy(workflow.config_settings.overwrite_config)
+    config.clear()
+    config.update(_selected)
+_validated = validate_config(config, workflow.source_path("../workflow/schemas/config.schema.yaml"))
+config.clear()
+config.update(_validated)
+
+EXPERIMENT = config["experiment"]
+OUT = f"results/{EXPERIMENT}"
+DATA = "results/data"
+DOWNLOADS = "results/downloads"
+LOCK_FILE = os.path.join(workflow.basedir, "workflow", "data.lock.json")
+RUNS = {run.id: run for run in iter_runs(config)}
+JOBS = active_jobs(config)
+SHARDS = config["reconstruction"]["shards"]
+
+
+wildcard_constraints:
+    dataset=r"[^/]+",
+    download=r"[^/]+",
+    output=r"[^/]+",
+    split=r"train|test",
+    shard=r"\d+",
+    run=r"[^/]+",
+    protocol=r"[^/]+",
+    model=r"[^/]+",
+
+
+def download_path(name):
+    download = find(config["downloads"], name, "download")
+    return f"{DOWNLOADS}/{name}/{download['path'].rsplit('/', 1)[-1]}"
+
+
+def download_url(name):
+    download = find(config["downloads"], name, "download")
+    base = config["sources"][download["source"]]["base_url"].rstrip("/")
+    return f"{base}/{download['path']}"
+
+
+def dataset_config(name):
+    return find(config["datasets"], name, "dataset")
+
+
+def recon_model(name):
+    return find(config["reconstruction"]["models"], name, "reconstruction model")
+
+
+def recon_job(dataset, output, split):
+    for job in JOBS:
+        if (job["dataset"], job["output"], job["split"]) == (dataset, output, split):
+            return job
+    raise KeyError(f"no reconstruction job for {dataset}/{output}/{split}")
+
+
+def recon_dir(job):
+    return f"{OUT}/reconstruction/{job['dataset']}/{job['output']}/{job['split']}"
+
+
+def recon_manifests(dataset):
+    return [f"{recon_dir(job)}/manifest.csv" for job in JOBS if job["dataset"] == dataset]
+
+
+def recon_model_path(model):
+    """Hub id or local folder; a demo model is built by the workflow under the experiment's folder."""
+    spec = recon_model(model)
+    return f"{OUT}/models/{model}" if spec.get("build_demo") else spec["model"]
+
+
+def demo_model_marker(model):
+    """A model built from config by the demo rule depends on that rule; hub models need nothing."""
+    return [f"{recon_model_path(model)}/model_index.json"] if recon_model(model).get("build_demo") else []
+
+
+def combined_manifest(dataset):
+    return f"{OUT}/data/{dataset}.csv"
+
+
+def train_dir(run_id):
+    return f"{OUT}/train/{run_id}"
+
+
+def eval_dir(protocol, run_id):
+    return f"{OUT}/eval/{protocol}/{run_id}"
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)

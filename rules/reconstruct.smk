@@ -1,0 +1,101 @@
+"""Diffusion reconstruction: sharded by a stable hash of the file name, one GPU per job, resumable.
+
+Each job's images land in one folder shared by its shards; a shard's CSV is its only declared
+output, so an interrupted shard keeps the finished images and resumes where it stopped.
+"""
+
+
+rule build_demo_model:
+    """Build the demo's small Stable Diffusion inpainting pipeline (random weights) once."""
+    output:
+        f"{OUT}/models/{{model}}/model_index.json",
+    params:
+        model_dir=lambda wc: f"{OUT}/models/{wc.model}",
+        seed=0,
+    log:
+        f"logs/{EXPERIMENT}/build_demo_model/{{model}}.log",
+    conda:
+        "../envs/reconstruct.yaml"
+    shell:
+        "drct build-demo-model --out {params.model_dir:q} --seed {params.seed} > {log:q} 2>&1"
+
+
+def _recon_inputs(wc):
+    job = recon_job(wc.dataset, wc.output, wc.split)
+    return {
+        "manifest": f"{DATA}/{wc.dataset}/manifest.valid.csv",
+        "model": demo_model_marker(job["model"]),
+    }
+
+
+def _recon_params(wc):
+    job = recon_job(wc.dataset, wc.output, wc.split)
+    spec = dict(recon_model(job["model"]))
+    for key in ("name", "build_demo"):
+        spec.pop(key, None)
+    spec["model"] = recon_model_path(job["model"])
+    return spec
+
+
+rule reconstruct_shard:
+    """Reconstruct one shard of one job's images (zero mask, empty prompt, seed 2023 per image)."""
+    input:
+        unpack(_recon_inputs),
+    output:
+        shard=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/shards/{{shard}}-of-{SHARDS}.csv",
+    params:
+        settings=lambda wc: as_json(_recon_params(wc)),
+        source=lambda wc: recon_job(wc.dataset, wc.output, wc.split)["source"],
+        source_label=lambda wc: recon_job(wc.dataset, wc.output, wc.split).get("source_label", ""),
+        images=lambda wc: f"{OUT}/reconstruction/{wc.dataset}/{wc.output}/{wc.split}/images",
+        num_shards=SHARDS,
+    log:
+        f"logs/{EXPERIMENT}/reconstruct/{{dataset}}/{{output}}/{{split}}/{{shard}}.log",
+    resources:
+        gpu=1,
+    conda:
+        "../envs/reconstruct.yaml"
+    shell:
+        "drct reconstruct --manifest {input.manifest:q} --settings {params.settings:q} "
+        "--source {params.source:q} --source-label {params.source_label:q} --split {wildcards.split} "
+        "--output-name {wildcards.output:q} --images-dir {params.images:q} "
+        "--shard {wildcards.shard} --num-shards {params.num_shards} --out {output.shard:q} > {log:q} 2>&1"
+
+
+rule merge_reconstructions:
+    """One manifest per job; failed images stay listed with their reason."""
+    input:
+        shards=expand(
+            f"{OUT}/reconstruction/{{{{dataset}}}}/{{{{output}}}}/{{{{split}}}}/shards/{{shard}}-of-{SHARDS}.csv",
+            shard=range(SHARDS),
+        ),
+    output:
+        manifest=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/manifest.csv",
+    log:
+        f"logs/{EXPERIMENT}/merge_reconstructions/{{dataset}}/{{output}}/{{split}}.log",
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "drct merge-manifests --inputs {input.shards:q} --out {output.manifest:q} > {log:q} 2>&1"
+
+
+rule combine_manifest:
+    """The dataset's valid images plus this experiment's reconstructions: what training and evaluation read."""
+    input:
+        dataset=f"{DATA}/{{dataset}}/manifest.valid.csv",
+        reconstructions=lambda wc: recon_manifests(wc.dataset),
+    output:
+        manifest=f"{OUT}/data/{{dataset}}.csv",
+    log:
+        f"logs/{EXPERIMENT}/combine_manifest/{{dataset}}.log",
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "drct combine --dataset {input.dataset:q} --reconstructions {input.reconstructions:q} "
+        "--out {output.manifest:q} > {log:q} 2>&1"
+
+
+rule reconstruct:
+    """Aggregate target: every reconstruction job of this experiment, merged."""
+    input:
+        [f"{recon_dir(job)}/manifest.csv" for job in JOBS],

@@ -1,0 +1,30 @@
+"""Contrastive training (DRCT) and the plain baselines: one job per method x backbone x train set x seed."""
+
+
+rule train:
+    """Train one run; checkpoints on best validation accuracy plus the last epoch."""
+    input:
+        manifest=lambda wc: combined_manifest(find(config["training"]["train_sets"], RUNS[wc.run].train_set, "train set")["dataset"]),
+    output:
+        best=f"{OUT}/train/{{run}}/best.safetensors",
+        last=f"{OUT}/train/{{run}}/last.safetensors",
+        history=f"{OUT}/train/{{run}}/history.csv",
+    params:
+        settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
+        out_dir=lambda wc: train_dir(wc.run),
+    log:
+        f"logs/{EXPERIMENT}/train/{{run}}.log",
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "drct train --manifest {input.manifest:q} --settings {params.settings:q} "
+        "--out-dir {params.out_dir:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule train_all:
+    """Aggregate target: every training run of this experiment."""
+    input:
+        [f"{train_dir(run_id)}/best.safetensors" for run_id in RUNS],
