@@ -24,6 +24,6 @@ include: "rules/paper.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.paper.input,
-    default_target: True

@@ -24,7 +24,9 @@ if workflow.overwrite_configfiles:
     _selected = copy.deepcopy(workflow.config_settings.overwrite_config)
     config.clear()
     config.update(_selected)
-_validated = validate_config(config, workflow.source_path("../workflow/schemas/config.schema.yaml"))
+_validated = validate_config(
+    config, workflow.source_path("../workflow/schemas/config.schema.yaml")
+)
 config.clear()
 config.update(_validated)
 
@@ -80,7 +82,9 @@ def recon_dir(job):
 
 
 def recon_manifests(dataset):
-    return [f"{recon_dir(job)}/manifest.csv" for job in JOBS if job["dataset"] == dataset]
+    return [
+        f"{recon_dir(job)}/manifest.csv" for job in JOBS if job["dataset"] == dataset
+    ]
 
 
 def recon_model_path(model):
@@ -91,7 +95,11 @@ def recon_model_path(model):
 
 def demo_model_marker(model):
     """A model built from config by the demo rule depends on that rule; hub models need nothing."""
-    return [f"{recon_model_path(model)}/model_index.json"] if recon_model(model).get("build_demo") else []
+    return (
+        [f"{recon_model_path(model)}/model_index.json"]
+        if recon_model(model).get("build_demo")
+        else []
+    )
 
 
 def combined_manifest(dataset):
@@ -108,3 +116,52 @@ def eval_dir(protocol, run_id):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+def protocol_config(name):
+    return find(config["evaluation"]["protocols"], name, "protocol")
+
+
+def protocol_generators(name):
+    """Generators a protocol scores: its columns, plus the shared real set where there is one."""
+    protocol = protocol_config(name)
+    names = {c["generator"] for c in protocol["columns"]}
+    if protocol["real_source"] == "shared":
+        names.add(protocol["real_generator"])
+    return sorted(names)
+
+
+def recon_inputs(wc):
+    job = recon_job(wc.dataset, wc.output, wc.split)
+    return {
+        "manifest": f"{DATA}/{wc.dataset}/manifest.valid.csv",
+        "model": demo_model_marker(job["model"]),
+    }
+
+
+def recon_settings(wc):
+    job = recon_job(wc.dataset, wc.output, wc.split)
+    spec = dict(recon_model(job["model"]))
+    for key in ("name", "build_demo"):
+        spec.pop(key, None)
+    spec["model"] = recon_model_path(job["model"])
+    return spec
+
+
+def paper_inputs(wc):
+    protocol = protocol_config(wc.protocol)
+    return [
+        f"{eval_dir(wc.protocol, run.id)}/metrics.json"
+        for run in runs_for_protocol(config, protocol)
+    ]
+
+
+def paper_spec(wc):
+    protocol = protocol_config(wc.protocol)
+    return {
+        "paper_table": protocol["paper_table"],
+        "title": protocol.get("title", protocol["name"]),
+        "demo": config["demo"],
+        "columns": protocol["columns"],
+        "runs": [run_meta(config, run) for run in runs_for_protocol(config, protocol)],
+    }

@@ -1,31 +1,24 @@
 """Evaluation: per-image predictions (GPU), then per-generator metrics from those files (no GPU)."""
 
 
-def _protocol(name):
-    return find(config["evaluation"]["protocols"], name, "protocol")
-
-
 rule predict:
     """Score every test image of the protocol's dataset with one run's best checkpoint."""
     input:
         checkpoint=f"{OUT}/train/{{run}}/best.safetensors",
-        manifest=lambda wc: combined_manifest(_protocol(wc.protocol)["dataset"]),
+        manifest=lambda wc: combined_manifest(protocol_config(wc.protocol)["dataset"]),
     output:
         predictions=f"{OUT}/eval/{{protocol}}/{{run}}/predictions.csv",
-    params:
-        generators=lambda wc: sorted(
-            {c["generator"] for c in _protocol(wc.protocol)["columns"]}
-            | ({_protocol(wc.protocol)["real_generator"]} if _protocol(wc.protocol)["real_source"] == "shared" else set())
-        ),
-        batch_size=config["evaluation"]["batch_size"],
-        device=config["evaluation"]["device"],
     log:
         f"logs/{EXPERIMENT}/predict/{{protocol}}/{{run}}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
-    conda:
-        "../envs/train.yaml"
+    params:
+        generators=lambda wc: protocol_generators(wc.protocol),
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["evaluation"]["device"],
     shell:
         "drct evaluate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q} "
         "--generators {params.generators:q} --batch-size {params.batch_size} --device {params.device:q} "
@@ -38,12 +31,12 @@ rule metrics:
         predictions=rules.predict.output.predictions,
     output:
         metrics=f"{OUT}/eval/{{protocol}}/{{run}}/metrics.json",
-    params:
-        protocol=lambda wc: as_json(_protocol(wc.protocol)),
     log:
         f"logs/{EXPERIMENT}/metrics/{{protocol}}/{{run}}.log",
     conda:
         "../envs/paper.yaml"
+    params:
+        protocol=lambda wc: as_json(protocol_config(wc.protocol)),
     shell:
         "drct metrics --predictions {input.predictions:q} --protocol {params.protocol:q} "
         "--run {wildcards.run:q} --out {output.metrics:q} > {log:q} 2>&1"

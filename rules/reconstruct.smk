@@ -9,52 +9,37 @@ rule build_demo_model:
     """Build the demo's small Stable Diffusion inpainting pipeline (random weights) once."""
     output:
         f"{OUT}/models/{{model}}/model_index.json",
-    params:
-        model_dir=lambda wc: f"{OUT}/models/{wc.model}",
-        seed=0,
     log:
         f"logs/{EXPERIMENT}/build_demo_model/{{model}}.log",
     conda:
         "../envs/reconstruct.yaml"
+    params:
+        model_dir=lambda wc: f"{OUT}/models/{wc.model}",
+        seed=0,
     shell:
         "drct build-demo-model --out {params.model_dir:q} --seed {params.seed} > {log:q} 2>&1"
-
-
-def _recon_inputs(wc):
-    job = recon_job(wc.dataset, wc.output, wc.split)
-    return {
-        "manifest": f"{DATA}/{wc.dataset}/manifest.valid.csv",
-        "model": demo_model_marker(job["model"]),
-    }
-
-
-def _recon_params(wc):
-    job = recon_job(wc.dataset, wc.output, wc.split)
-    spec = dict(recon_model(job["model"]))
-    for key in ("name", "build_demo"):
-        spec.pop(key, None)
-    spec["model"] = recon_model_path(job["model"])
-    return spec
 
 
 rule reconstruct_shard:
     """Reconstruct one shard of one job's images (zero mask, empty prompt, seed 2023 per image)."""
     input:
-        unpack(_recon_inputs),
+        unpack(recon_inputs),
     output:
         shard=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/shards/{{shard}}-of-{SHARDS}.csv",
-    params:
-        settings=lambda wc: as_json(_recon_params(wc)),
-        source=lambda wc: recon_job(wc.dataset, wc.output, wc.split)["source"],
-        source_label=lambda wc: recon_job(wc.dataset, wc.output, wc.split).get("source_label", ""),
-        images=lambda wc: f"{OUT}/reconstruction/{wc.dataset}/{wc.output}/{wc.split}/images",
-        num_shards=SHARDS,
     log:
         f"logs/{EXPERIMENT}/reconstruct/{{dataset}}/{{output}}/{{split}}/{{shard}}.log",
-    resources:
-        gpu=1,
     conda:
         "../envs/reconstruct.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=lambda wc: as_json(recon_settings(wc)),
+        source=lambda wc: recon_job(wc.dataset, wc.output, wc.split)["source"],
+        source_label=lambda wc: recon_job(wc.dataset, wc.output, wc.split).get(
+            "source_label", ""
+        ),
+        images=lambda wc: f"{OUT}/reconstruction/{wc.dataset}/{wc.output}/{wc.split}/images",
+        num_shards=SHARDS,
     shell:
         "drct reconstruct --manifest {input.manifest:q} --settings {params.settings:q} "
         "--source {params.source:q} --source-label {params.source_label:q} --split {wildcards.split} "

@@ -4,21 +4,25 @@
 rule train:
     """Train one run; checkpoints on best validation accuracy plus the last epoch."""
     input:
-        manifest=lambda wc: combined_manifest(find(config["training"]["train_sets"], RUNS[wc.run].train_set, "train set")["dataset"]),
+        manifest=lambda wc: combined_manifest(
+            find(
+                config["training"]["train_sets"], RUNS[wc.run].train_set, "train set"
+            )["dataset"]
+        ),
     output:
         best=f"{OUT}/train/{{run}}/best.safetensors",
         last=f"{OUT}/train/{{run}}/last.safetensors",
         history=f"{OUT}/train/{{run}}/history.csv",
-    params:
-        settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
-        out_dir=lambda wc: train_dir(wc.run),
     log:
         f"logs/{EXPERIMENT}/train/{{run}}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
-    conda:
-        "../envs/train.yaml"
+    params:
+        settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
+        out_dir=lambda wc: train_dir(wc.run),
     shell:
         "drct train --manifest {input.manifest:q} --settings {params.settings:q} "
         "--out-dir {params.out_dir:q} --threads {threads} > {log:q} 2>&1"

@@ -113,3 +113,16 @@ def test_a_preset_does_not_inherit_demo_keys(tmp_path: Path) -> None:
     assert "drct train" in result.stdout
     assert "max_steps_per_epoch" not in result.stdout
     assert "convnext_base.fb_in22k" in result.stdout
+
+
+def test_snakemake_lint_is_clean() -> None:
+    result = subprocess.run([SNAKEMAKE, "--lint"], cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefiles_are_formatted() -> None:
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    if snakefmt is None:
+        pytest.skip("snakefmt is not installed (it comes with the test extra)")
+    result = subprocess.run([snakefmt, "--check", "Snakefile", "rules"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
