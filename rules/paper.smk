@@ -11,7 +11,8 @@ rule tables:
     output:
         markdown=f"{OUT}/paper/{{protocol}}/table.md",
         csv=f"{OUT}/paper/{{protocol}}/table.csv",
-        figure=f"{OUT}/paper/{{protocol}}/accuracy.png",
+        figure=f"{OUT}/paper/{{protocol}}/table_accuracy.png",
+        figure_pdf=f"{OUT}/paper/{{protocol}}/table_accuracy.pdf",
     log:
         f"logs/{EXPERIMENT}/tables/{{protocol}}.log",
     conda:

@@ -159,7 +159,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_metrics(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from drct.evaluation.metrics import protocol_metrics
+    from drct.evaluation.metrics import json_ready, protocol_metrics
     from drct.io import write_json
 
     protocol = args.protocol
@@ -171,7 +171,7 @@ def cmd_metrics(args: argparse.Namespace) -> None:
         real_generator=protocol.get("real_generator"),
     )
     result = {"run": args.run, "protocol": protocol["name"], **result}
-    write_json(Path(args.out), result)
+    write_json(Path(args.out), json_ready(result))
     log.info("mean ACC %.2f over %d generators", result["mean"]["acc"], len(result["generators"]))
 
 
@@ -187,6 +187,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
         demo=spec["demo"],
         out_dir=Path(args.out_dir),
         title=spec["title"],
+        stem="table",
     )
     for path in paths:
         log.info("wrote %s", path)
