@@ -58,7 +58,7 @@ rule validate_dataset:
     threads: 2
     shell:
         "drct validate --manifest {input.manifest:q} --out-valid {output.valid:q} "
-        "--out-quarantine {output.quarantine:q} > {log:q} 2>&1"
+        "--out-quarantine {output.quarantine:q} --workers {threads} > {log:q} 2>&1"
 
 
 rule download:

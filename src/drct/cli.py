@@ -72,6 +72,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
         generators={g["name"]: g["folder"] for g in spec["generators"]},
         real_folder=spec.get("real_folder"),
         expected_counts=expected,
+        workers=args.workers,
     )
     log.info("wrote %s", manifest)
 
@@ -79,7 +80,9 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def cmd_validate(args: argparse.Namespace) -> None:
     from drct.data.validate import validate_manifest
 
-    valid, quarantined = validate_manifest(Path(args.manifest), Path(args.out_valid), Path(args.out_quarantine))
+    valid, quarantined = validate_manifest(
+        Path(args.manifest), Path(args.out_valid), Path(args.out_quarantine), workers=args.workers
+    )
     log.info("%d valid images, %d quarantined (listed in %s)", valid, quarantined, args.out_quarantine)
 
 
@@ -218,11 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", type=_json_arg, required=True, help="the dataset's config entry (JSON or @file)")
     p.add_argument("--archives", nargs="+", required=True, help="archives in the order of the spec's `archives`")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--workers", type=int, default=1, help="hash files in this many processes")
 
     p = add("validate", cmd_validate, "Decode every image; list corrupt or non-image files with their reason.")
     p.add_argument("--manifest", required=True)
     p.add_argument("--out-valid", required=True)
     p.add_argument("--out-quarantine", required=True)
+    p.add_argument("--workers", type=int, default=1, help="decode in this many processes")
 
     p = add("merge-manifests", cmd_merge_manifests, "Concatenate shard manifests into one.")
     p.add_argument("--inputs", nargs="+", required=True)

@@ -1,0 +1,309 @@
+"""drct.data.download against a loopback HTTP server (127.0.0.1 only) that honours Range
+requests and can drop a connection half-way, answer 503 once, or ignore ranges."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from drct.data.download import (
+    ChecksumError,
+    DownloadError,
+    LockMismatchError,
+    fetch,
+    fetch_locked,
+    load_lock,
+    local_path_from_url,
+    record_lock,
+)
+from drct.io import sha256_file
+
+FAST = dict(retries=3, backoff=0.0, timeout=10, progress=False)
+
+
+@dataclass
+class ServerState:
+    files: dict[str, bytes] = field(default_factory=dict)
+    drop_once: set[str] = field(default_factory=set)  # send half the body, then close
+    fail_once: dict[str, int] = field(default_factory=dict)  # answer this status once
+    ignore_range: bool = False
+    requests: list[dict] = field(default_factory=list)
+
+
+class RangeHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        st: ServerState = self.server.state  # type: ignore[attr-defined]
+        record = {"path": self.path, "range": self.headers.get("Range"),
+                  "if_range": self.headers.get("If-Range")}
+        st.requests.append(record)
+        if self.path in st.fail_once:
+            record["status"] = st.fail_once.pop(self.path)
+            self.send_response(record["status"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = st.files.get(self.path)
+        if body is None:
+            record["status"] = 404
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        start = 0
+        rng, if_range = record["range"], record["if_range"]
+        if rng and not st.ignore_range and (if_range is None or if_range == etag):
+            start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
+            if start >= len(body):
+                record["status"] = 416
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            record["status"] = 206
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            record["status"] = 200
+            self.send_response(200)
+        payload = body[start:]
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("ETag", etag)
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if self.path in st.drop_once:
+            st.drop_once.discard(self.path)
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(payload)
+
+
+@dataclass
+class Server:
+    state: ServerState
+    port: int
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    httpd.daemon_threads = True
+    httpd.state = ServerState()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield Server(httpd.state, httpd.server_address[1])  # type: ignore[attr-defined]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _blob(n: int = 300_000, seed: bytes = b"x") -> bytes:
+    out, block = bytearray(), seed
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:n])
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_resume_after_dropped_connection(server, tmp_path):
+    data = _blob()
+    server.state.files["/a.tar.gz"] = data
+    server.state.drop_once.add("/a.tar.gz")
+    dest = tmp_path / "a.tar.gz"
+    got = fetch(server.url("/a.tar.gz"), dest, sha256=_sha(data), **FAST)
+    assert got == _sha(data) == sha256_file(dest)
+    first, second = server.state.requests
+    assert first["range"] is None and first["status"] == 200
+    offset = int(re.fullmatch(r"bytes=(\d+)-", second["range"]).group(1))
+    assert 0 < offset <= len(data) // 2 and second["status"] == 206
+    assert second["if_range"]  # resumes only if the file is unchanged
+    assert not (tmp_path / "a.tar.gz.part").exists()
+    assert not (tmp_path / "a.tar.gz.part.json").exists()
+
+
+def test_retry_after_503(server, tmp_path):
+    data = _blob(1000)
+    server.state.files["/b.zip"] = data
+    server.state.fail_once["/b.zip"] = 503
+    got = fetch(server.url("/b.zip"), tmp_path / "b.zip", size=len(data), **FAST)
+    assert got == _sha(data)
+    assert [r["status"] for r in server.state.requests] == [503, 200]
+
+
+def test_server_without_range_support_restarts_cleanly(server, tmp_path):
+    data = _blob()
+    server.state.files["/c.bin"] = data
+    server.state.drop_once.add("/c.bin")
+    server.state.ignore_range = True
+    got = fetch(server.url("/c.bin"), tmp_path / "c.bin", sha256=_sha(data), **FAST)
+    assert got == _sha(data)
+    assert [r["status"] for r in server.state.requests] == [200, 200]
+    assert server.state.requests[1]["range"] is not None  # asked, server said no
+
+
+def test_changed_upstream_file_is_not_spliced(server, tmp_path):
+    """A .part from an older version of the file: If-Range makes the server send it whole."""
+    data = _blob(5000, b"new")
+    server.state.files["/d.bin"] = data
+    dest = tmp_path / "d.bin"
+    (tmp_path / "d.bin.part").write_bytes(_blob(2000, b"old"))
+    (tmp_path / "d.bin.part.json").write_text(
+        json.dumps({"url": server.url("/d.bin"), "validator": '"stale-etag"'}))
+    assert fetch(server.url("/d.bin"), dest, **FAST) == _sha(data)
+    assert server.state.requests[0]["range"] == "bytes=2000-"
+    assert server.state.requests[0]["status"] == 200
+
+
+def test_retries_exhausted_keeps_part_for_later_resume(server, tmp_path):
+    data = _blob()
+    server.state.files["/e.bin"] = data
+    server.state.drop_once.add("/e.bin")
+    dest = tmp_path / "e.bin"
+    with pytest.raises(DownloadError, match="giving up"):
+        fetch(server.url("/e.bin"), dest, retries=0, backoff=0, timeout=10, progress=False)
+    assert not dest.exists()
+    assert 0 < (tmp_path / "e.bin.part").stat().st_size <= len(data) // 2
+    assert fetch(server.url("/e.bin"), dest, sha256=_sha(data), **FAST) == _sha(data)
+    assert server.state.requests[-1]["status"] == 206
+
+
+def test_checksum_mismatch_raises_and_leaves_nothing(server, tmp_path):
+    data = _blob(4000)
+    server.state.files["/f.bin"] = data
+    dest = tmp_path / "f.bin"
+    wrong = "0" * 64
+    with pytest.raises(ChecksumError) as err:
+        fetch(server.url("/f.bin"), dest, sha256=wrong, **FAST)
+    msg = str(err.value)
+    assert server.url("/f.bin") in msg and wrong in msg and _sha(data) in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_size_mismatch_fails_before_downloading(server, tmp_path):
+    server.state.files["/g.bin"] = _blob(4000)
+    with pytest.raises(ChecksumError, match="expected 10 bytes"):
+        fetch(server.url("/g.bin"), tmp_path / "g.bin", size=10, **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_404_is_not_retried(server, tmp_path):
+    with pytest.raises(DownloadError, match="404"):
+        fetch(server.url("/missing.zip"), tmp_path / "m.zip", **FAST)
+    assert len(server.state.requests) == 1
+
+
+def test_present_dest_with_matching_sha_needs_no_network(server, tmp_path):
+    data = _blob(3000)
+    server.state.files["/h.bin"] = data
+    dest = tmp_path / "h.bin"
+    fetch(server.url("/h.bin"), dest, **FAST)
+    n = len(server.state.requests)
+    assert fetch(server.url("/h.bin"), dest, sha256=_sha(data), **FAST) == _sha(data)
+    assert fetch("http://127.0.0.1:9/unreachable", dest, sha256=_sha(data), **FAST) == _sha(data)
+    assert len(server.state.requests) == n
+
+
+def test_present_dest_with_wrong_sha_is_downloaded_again(server, tmp_path):
+    data = _blob(3000)
+    server.state.files["/i.bin"] = data
+    dest = tmp_path / "i.bin"
+    dest.write_bytes(b"corrupted")
+    assert fetch(server.url("/i.bin"), dest, sha256=_sha(data), **FAST) == _sha(data)
+    assert dest.read_bytes() == data
+
+
+def test_file_urls_relative_and_absolute(tmp_path, monkeypatch):
+    data = _blob(5000)
+    src = tmp_path / "src dir" / "demo.tar.gz"
+    src.parent.mkdir()
+    src.write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    assert local_path_from_url("file:src%20dir/demo.tar.gz") == tmp_path / "src dir/demo.tar.gz"
+    assert fetch("file:src%20dir/demo.tar.gz", tmp_path / "out1.tar.gz", sha256=_sha(data),
+                 progress=False) == _sha(data)
+    assert fetch(src.as_uri(), tmp_path / "out2.tar.gz", progress=False) == _sha(data)
+    assert (tmp_path / "out2.tar.gz").read_bytes() == data
+    with pytest.raises(ValueError, match="host"):
+        local_path_from_url("file://src/demo.tar.gz")
+    with pytest.raises(DownloadError, match="no such file"):
+        fetch("file:nope.zip", tmp_path / "nope.zip", progress=False)
+
+
+def test_lock_recorded_on_first_download_then_enforced(server, tmp_path, caplog):
+    data = _blob(6000)
+    server.state.files["/j.zip"] = data
+    lock = tmp_path / "workflow" / "data.lock.json"
+    dest = tmp_path / "dl" / "j.zip"
+    with caplog.at_level("WARNING"):
+        got = fetch_locked(server.url("/j.zip"), dest, lock, "demo-j", **FAST)
+    assert got == _sha(data)
+    assert "recorded sha256" in caplog.text
+    entry = load_lock(lock)["demo-j"]
+    assert entry["sha256"] == _sha(data) and entry["size"] == len(data)
+    assert entry["url"] == server.url("/j.zip")
+    raw = json.loads(lock.read_text())
+    assert raw["format"] == "drct-data-lock/1"
+
+    # the lock is now enforced: the same key with different upstream bytes is an error
+    dest.unlink()
+    server.state.files["/j.zip"] = _blob(6000, b"tampered")
+    with pytest.raises(ChecksumError, match="size mismatch|sha256 mismatch"):
+        fetch_locked(server.url("/j.zip"), dest, lock, "demo-j", **FAST)
+    assert not dest.exists()
+    # a configured checksum that contradicts the lock is an error before any download
+    n = len(server.state.requests)
+    with pytest.raises(LockMismatchError, match="demo-j"):
+        fetch_locked(server.url("/j.zip"), dest, lock, "demo-j", sha256="1" * 64, **FAST)
+    assert len(server.state.requests) == n
+    with pytest.raises(LockMismatchError):
+        record_lock(lock, "demo-j", "2" * 64, len(data), "x")
+    assert record_lock(lock, "demo-j", _sha(data), len(data), "elsewhere") is False
+
+
+def test_lock_records_from_parallel_writers_are_not_lost(tmp_path):
+    lock = tmp_path / "data.lock.json"
+    keys = [f"k{i}" for i in range(8)]
+    threads = [threading.Thread(target=record_lock, args=(lock, k, _sha(k.encode()), 1, "u"))
+               for k in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(load_lock(lock)) == keys
+    assert not [p for p in os.listdir(tmp_path) if p != "data.lock.json"]
+
+
+def test_load_lock_missing_and_invalid(tmp_path):
+    assert load_lock(tmp_path / "none.json") == {}
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_lock(bad)
+    (tmp_path / "other.json").write_text(json.dumps({"entries": {}}))
+    with pytest.raises(ValueError, match="drct-data-lock/1"):
+        load_lock(tmp_path / "other.json")
