@@ -1,0 +1,209 @@
+"""Checkpoints: safetensors weights plus a JSON sidecar that says how they were made.
+
+``<name>.safetensors`` holds either the full DRCT state (``weights: "full"``) or, for a frozen
+backbone whose weights can be fetched again by name (timm ``pretrained=True``, an open_clip tag),
+only the trainable head (``weights: "head"``): a frozen CLIP ViT-L/14 would otherwise put 1.2 GB
+of unchanged weights in every checkpoint. A head checkpoint records ``backbone_sha256``, a digest
+of the frozen backbone tensors, and :func:`load_model` refuses a rebuilt backbone that differs
+(another weight revision would silently change every prediction).
+
+``<name>.json`` (the sidecar) holds ``settings`` (``TrainSettings.to_dict()``), ``seed``,
+``epoch``, ``val_acc`` (fraction 0-1), ``git_commit``, ``package_versions``, ``manifest_sha256``,
+``weights``, ``backbone_sha256`` and whatever ``provenance`` mapping the caller passed.
+Both files are written atomically; the weights first, so a sidecar never describes missing weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import load_file, save
+
+from drct.io import atomic_write_bytes, write_json
+from drct.training.model import DRCTModel, build_model, has_named_pretrained_weights
+from drct.training.settings import TrainSettings
+
+WeightsKind = Literal["full", "head"]
+
+#: distributions whose versions decide a training result (recorded in every sidecar)
+TRACKED_PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "open_clip_torch",
+    "diffusers",
+    "albumentations",
+    "pytorch-metric-learning",
+    "safetensors",
+    "numpy",
+    "pillow",
+    "opencv-python-headless",
+)
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """``HEAD`` of the repository holding this package (``+dirty`` when the tree has changes), else None."""
+    where = cwd or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where, capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
+
+
+def weights_kind(settings: TrainSettings) -> WeightsKind:
+    """``"head"`` when the backbone is frozen and its weights can be fetched again by name, else ``"full"``."""
+    return "head" if settings.freeze_backbone and has_named_pretrained_weights(settings) else "full"
+
+
+def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Digest of a state dict (names, dtypes, shapes, bytes), independent of device."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def backbone_state(model: DRCTModel) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+
+
+def save_checkpoint(
+    model: DRCTModel,
+    path: Path,
+    settings: TrainSettings,
+    record: dict[str, Any],
+    backbone_sha256: str | None = None,
+) -> Path:
+    """Write ``path`` (safetensors) and its sidecar ``path.with_suffix('.json')`` atomically.
+
+    ``record`` is merged into the sidecar (epoch, val_acc, manifest sha256, provenance...).
+    ``backbone_sha256`` may be passed to avoid re-hashing a frozen backbone at every epoch.
+    """
+    kind = weights_kind(settings)
+    state = model.state_dict() if kind == "full" else model.head_state_dict()
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    if kind == "head" and backbone_sha256 is None:
+        backbone_sha256 = tensors_sha256(backbone_state(model))
+    sidecar = {
+        **record,
+        "settings": settings.to_dict(),
+        "weights": kind,
+        "backbone_sha256": backbone_sha256 if kind == "head" else None,
+    }
+    atomic_write_bytes(path, save(tensors, metadata={"format": "pt", "weights": kind}))
+    write_json(path.with_suffix(".json"), sidecar)
+    return path
+
+
+def read_sidecar(checkpoint: Path) -> dict[str, Any]:
+    sidecar = Path(checkpoint).with_suffix(".json")
+    if not sidecar.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} has no sidecar {sidecar}")
+    return json.loads(sidecar.read_text())
+
+
+def load_model(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[DRCTModel, dict[str, Any]]:
+    """Rebuild the model a checkpoint was trained as, load its weights, return ``(model.eval(), sidecar)``.
+
+    Full checkpoints hold every weight, so the backbone is built without downloading pretrained
+    weights; head checkpoints rebuild the backbone with the recorded pretrained weights and check
+    them against ``backbone_sha256`` before loading the head.
+    """
+    checkpoint = Path(checkpoint)
+    sidecar = read_sidecar(checkpoint)
+    settings = TrainSettings.from_dict(sidecar["settings"])
+    kind = sidecar["weights"]
+    if kind not in ("full", "head"):
+        raise ValueError(f"{checkpoint}: unknown weights kind {kind!r} in sidecar")
+    model = build_model(settings, load_pretrained=(kind == "head"))
+    state = load_file(str(checkpoint))
+    if kind == "full":
+        model.load_state_dict(state, strict=True)
+    else:
+        expected = sidecar.get("backbone_sha256")
+        found = tensors_sha256(backbone_state(model))
+        if expected is not None and found != expected:
+            raise ValueError(
+                f"{checkpoint}: rebuilt backbone {settings.model_name} ({settings.pretrained!r}) has digest {found}, "
+                f"the checkpoint was trained on {expected}; the pretrained weights changed"
+            )
+        unexpected = [k for k in state if k.startswith("backbone.")]
+        if unexpected:
+            raise ValueError(f"{checkpoint}: head checkpoint holds backbone tensors {unexpected[:3]}...")
+        missing, extra = model.load_state_dict(state, strict=False)
+        missing_head = [k for k in missing if not k.startswith("backbone.")]
+        if missing_head or extra:
+            raise ValueError(f"{checkpoint}: head weights do not match the model (missing {missing_head}, unexpected {extra})")
+    return model.to(device).eval(), sidecar
+
+
+def convert_authors_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a state dict saved by the authors' ``train_contrastive.py`` to :class:`DRCTModel` keys.
+
+    Their ``ContrastiveModels`` holds the backbone as ``model`` and the classifier as ``fc``:
+
+    - timm (``convnext_base_in22k``): ``model.head.fc.*`` is the embedding layer, every other
+      ``model.*`` the backbone;
+    - CLIP (``clip-ViT-L-14``): ``model.model`` is OpenAI's CLIP (``clip.load``), whose
+      ``visual.*`` keys open_clip's ``ViT-L-14-quickgelu`` image tower uses unchanged;
+      ``model.fc.*`` is the embedding layer; the text tower is dropped.
+
+    A ``module.`` prefix (DataParallel) is removed first. Unknown keys raise.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith("fc."):
+            out["classifier." + key[len("fc."):]] = value
+        elif key.startswith("model.model.visual."):
+            out["backbone." + key[len("model.model.visual."):]] = value
+        elif key.startswith("model.model."):
+            continue  # CLIP text tower, logit_scale
+        elif key.startswith("model.fc."):
+            out["embedding." + key[len("model.fc."):]] = value
+        elif key.startswith("model.head.fc."):
+            out["embedding." + key[len("model.head.fc."):]] = value
+        elif key.startswith("model."):
+            out["backbone." + key[len("model."):]] = value
+        else:
+            raise ValueError(f"unexpected key {key!r} in an authors' DRCT checkpoint")
+    return out
+
+
+def load_authors_checkpoint(
+    path: Path, settings: TrainSettings, device: str | torch.device = "cpu"
+) -> DRCTModel:
+    """A released ``.pth`` (``pretrained.zip``) as a :class:`DRCTModel` in eval mode.
+
+    ``settings`` must describe the same network (e.g. ``convnext_base.fb_in22k`` or
+    ``ViT-L-14-quickgelu``); the checkpoint holds every weight, so nothing is downloaded.
+    """
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = build_model(settings, load_pretrained=False)
+    model.load_state_dict(convert_authors_state_dict(state), strict=True)
+    return model.to(device).eval()

@@ -1,0 +1,124 @@
+"""The DRCT detector: a pretrained backbone, a linear embedding layer and a linear classifier.
+
+The authors' ``ContrastiveModels`` replaces the backbone's classifier with ``Linear(feat, 1024)``
+(the embedding the contrastive loss acts on) and puts ``Linear(1024, 2)`` after it, with nothing
+in between. Both layers keep PyTorch's default ``nn.Linear`` initialisation, as in the original.
+
+- timm (Conv-B): ``timm.create_model(name, pretrained=..., num_classes=0)`` returns the pooled,
+  head-normalised features that the original ``head.fc`` received, so ``Linear(feat, 1024)`` on
+  top of it is the same network as the authors' ``head.fc = nn.Linear(feat, 1024)``.
+- open_clip (UnivFD): ``open_clip.create_model(name, pretrained=tag)``; only the image tower is
+  kept, and ``visual(x)`` is exactly ``encode_image(x)`` (unnormalised, projected: 768 for
+  ViT-L/14), which is what the authors' ``clip.load("ViT-L/14")`` model fed to its ``fc``.
+
+Importing this module registers the demo config ``ViT-Tiny-16-quickgelu`` with open_clip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import open_clip
+import timm
+import torch
+from torch import nn
+
+from drct.training.settings import TrainSettings
+
+MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
+DEMO_OPEN_CLIP_MODEL = "ViT-Tiny-16-quickgelu"
+DEMO_TIMM_MODEL = "convnext_atto"
+
+if DEMO_OPEN_CLIP_MODEL not in open_clip.list_models():
+    open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+
+class DRCTModel(nn.Module):
+    """Backbone features -> ``embedding`` (Linear) -> ``classifier`` (Linear).
+
+    ``forward`` returns ``(embedding, logits)``. With ``freeze_backbone`` the backbone's
+    parameters never receive gradients and the backbone stays in eval mode even while the model
+    trains, so frozen features do not move through dropout or normalisation statistics.
+    ``embedding_dim == 0`` replaces the embedding layer by the identity (classifier on the raw
+    backbone features).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        embedding_dim: int = 1024,
+        num_classes: int = 2,
+        freeze_backbone: bool = False,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.feature_dim = feature_dim
+        self.freeze_backbone = freeze_backbone
+        if embedding_dim > 0:
+            self.embedding: nn.Module = nn.Linear(feature_dim, embedding_dim)
+            classifier_in = embedding_dim
+        else:
+            self.embedding = nn.Identity()
+            classifier_in = feature_dim
+        self.classifier = nn.Linear(classifier_in, num_classes)
+        if freeze_backbone:
+            for param in self.backbone.parameters():
+                param.requires_grad_(False)
+            self.backbone.eval()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.backbone(x)
+        embedding = self.embedding(features)
+        logits = self.classifier(embedding)
+        return embedding, logits
+
+    def train(self, mode: bool = True) -> DRCTModel:
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def head_state_dict(self) -> dict[str, torch.Tensor]:
+        """The trainable head only (``embedding.*``, ``classifier.*``): what a frozen-backbone checkpoint stores."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+
+def _timm_backbone(settings: TrainSettings, pretrained: bool) -> tuple[nn.Module, int]:
+    backbone = timm.create_model(settings.model_name, pretrained=pretrained, num_classes=0)
+    feature_dim = int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
+    return backbone, feature_dim
+
+
+def _open_clip_backbone(settings: TrainSettings, pretrained: str) -> tuple[nn.Module, int]:
+    clip = open_clip.create_model(settings.model_name, pretrained=pretrained or None)
+    visual = clip.visual  # encode_image(x) == visual(x) when normalize=False
+    feature_dim = int(visual.output_dim)
+    del clip  # drop the text tower: DRCT never uses it
+    return visual, feature_dim
+
+
+def build_model(settings: TrainSettings, load_pretrained: bool = True) -> DRCTModel:
+    """Build the detector the settings describe.
+
+    ``load_pretrained=False`` skips downloading backbone weights; ``load_model`` uses it when a
+    checkpoint holds every weight anyway.
+    """
+    if settings.family == "timm":
+        backbone, feature_dim = _timm_backbone(settings, bool(settings.pretrained) and load_pretrained)
+    elif settings.family == "open_clip":
+        backbone, feature_dim = _open_clip_backbone(settings, str(settings.pretrained) if load_pretrained else "")
+    else:  # settings validation makes this unreachable
+        raise ValueError(f"unknown model family {settings.family!r}")
+    return DRCTModel(
+        backbone,
+        feature_dim,
+        embedding_dim=settings.embedding_dim,
+        num_classes=settings.num_classes,
+        freeze_backbone=settings.freeze_backbone,
+    )
+
+
+def has_named_pretrained_weights(settings: TrainSettings) -> bool:
+    """True when the backbone's weights can be fetched again by name (timm pretrained / an open_clip tag)."""
+    return bool(settings.pretrained)

@@ -1,0 +1,145 @@
+"""Training settings: one frozen record of every knob a DRCT training run depends on.
+
+The defaults are the values the authors' released code runs with (``scripts/train_contrastive.py``
+and the README commands in beibuwandeluori/DRCT), so a config only has to name the backbone, the
+batch size and the training groups. Every deviation from the original is a named field here, and
+the whole record is written into each checkpoint sidecar, so a checkpoint says how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Method = Literal["drct", "baseline"]
+Family = Literal["timm", "open_clip"]
+
+_GROUPS = ("real", "fake", "real_rec", "fake_rec")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """Everything that decides the outcome of one training run.
+
+    Groups (``real``, ``fake``, ``real_rec``, ``fake_rec``) name manifest ``generator`` values,
+    optionally qualified by dataset as ``"<dataset>:<generator>"`` when the same generator name
+    occurs in more than one dataset of the manifest. ``real`` rows get label 0, the three other
+    groups label 1 (the paper's "real vs. everything generated or reconstructed"). The baseline
+    method trains on ``real`` and ``fake`` only, with cross-entropy only.
+
+    ``embedding_dim`` is the width of the ``Linear(feat, embedding_dim)`` layer the contrastive
+    loss acts on; 0 drops that layer (``Linear(feat, num_classes)`` straight on the backbone
+    features, which is what the authors' ``train.py`` builds for plain baselines).
+    """
+
+    # model
+    method: Method = "drct"
+    family: Family
+    model_name: str
+    pretrained: str | bool
+    freeze_backbone: bool
+    embedding_dim: int = 1024
+    num_classes: int = 2
+    # data (generator names in the manifest)
+    real: tuple[str, ...]
+    fake: tuple[str, ...]
+    real_rec: tuple[str, ...] = ()
+    fake_rec: tuple[str, ...] = ()
+    # optimisation
+    epochs: int = 17
+    batch_size: int
+    lr: float = 1e-4
+    weight_decay: float = 4e-5
+    t_max: int = 5
+    ce_weight: float = 0.7
+    con_weight: float = 0.3
+    pos_margin: float = 0.0
+    neg_margin: float = 1.0
+    # split and reproducibility
+    val_fraction: float = 0.1
+    split_seed: int = 2021
+    seed: int = 0
+    # input
+    image_size: int = 224
+    augment: bool = True
+    # execution (no effect on the maths except amp)
+    num_workers: int = 0
+    device: str = "auto"
+    amp: bool | Literal["auto"] = "auto"
+    max_steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in _GROUPS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise TypeError(f"TrainSettings.{name} must be a list of generator names, got a string {value!r}")
+            object.__setattr__(self, name, tuple(str(v) for v in value))
+        self._validate()
+
+    def _validate(self) -> None:
+        problems: list[str] = []
+        if self.method not in ("drct", "baseline"):
+            problems.append(f"method must be 'drct' or 'baseline', got {self.method!r}")
+        if self.family not in ("timm", "open_clip"):
+            problems.append(f"family must be 'timm' or 'open_clip', got {self.family!r}")
+        if self.family == "timm" and not isinstance(self.pretrained, bool):
+            problems.append(f"pretrained must be true/false for timm models, got {self.pretrained!r}")
+        if self.family == "open_clip" and not isinstance(self.pretrained, str):
+            problems.append(f"pretrained must be an open_clip tag (e.g. 'openai') or '' for open_clip, got {self.pretrained!r}")
+        if not self.real or not self.fake:
+            problems.append("real and fake must each name at least one generator")
+        if self.embedding_dim < 0 or self.num_classes < 2:
+            problems.append("embedding_dim must be >= 0 and num_classes >= 2")
+        for name in ("epochs", "batch_size", "t_max", "image_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.val_fraction < 1.0:
+            problems.append(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.num_workers < 0:
+            problems.append("num_workers must be >= 0")
+        if self.amp not in (True, False, "auto"):
+            problems.append(f"amp must be true, false or 'auto', got {self.amp!r}")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
+            problems.append("max_steps_per_epoch must be >= 1 or null")
+        if problems:
+            raise ValueError("invalid training settings: " + "; ".join(problems))
+
+    @property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """The generator groups this method trains on, in dataset order (baseline: real + fake)."""
+        if self.method == "baseline":
+            return {"real": self.real, "fake": self.fake}
+        return {"real": self.real, "real_rec": self.real_rec, "fake": self.fake, "fake_rec": self.fake_rec}
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
+        """Build from a config mapping; unknown keys are an error (a typo must not silently fall back to a default)."""
+        known = cls.field_names()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown training setting(s): {', '.join(unknown)}; known settings: {', '.join(known)}")
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise ValueError(f"missing required training setting(s): {', '.join(missing)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready mapping (groups as lists) that ``from_dict`` reads back to an equal object."""
+        out = dataclasses.asdict(self)
+        for name in _GROUPS:
+            out[name] = list(out[name])
+        return out
+
+    def replace(self, **changes: Any) -> TrainSettings:
+        return dataclasses.replace(self, **changes)
+
