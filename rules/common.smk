@@ -6,7 +6,6 @@ data on disk, so `snakemake -n` builds a preset's full DAG before anything is do
 
 import copy
 import json
-import os
 
 from drct.config import (
     active_jobs,
@@ -34,7 +33,7 @@ EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"
 DATA = "results/data"
 DOWNLOADS = "results/downloads"
-LOCK_FILE = os.path.join(workflow.basedir, "workflow", "data.lock.json")
+LOCK_FILE = "workflow/data.lock.json"  # relative to the working directory: the project root
 RUNS = {run.id: run for run in iter_runs(config)}
 JOBS = active_jobs(config)
 SHARDS = config["reconstruction"]["shards"]
