@@ -26,6 +26,7 @@ rule reconstruct_shard:
         unpack(recon_inputs),
     output:
         shard=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/shards/{{shard}}-of-{SHARDS}.csv",
+        provenance=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/shards/{{shard}}-of-{SHARDS}.json",
     log:
         f"logs/{EXPERIMENT}/reconstruct/{{dataset}}/{{output}}/{{split}}/{{shard}}.log",
     conda:
@@ -36,15 +37,16 @@ rule reconstruct_shard:
         settings=lambda wc: as_json(recon_settings(wc)),
         source=lambda wc: recon_job(wc.dataset, wc.output, wc.split)["source"],
         source_label=lambda wc: recon_job(wc.dataset, wc.output, wc.split).get(
-            "source_label", ""
+            "source_label", "all"
         ),
         images=lambda wc: f"{OUT}/reconstruction/{wc.dataset}/{wc.output}/{wc.split}/images",
         num_shards=SHARDS,
     shell:
         "drct reconstruct --manifest {input.manifest:q} --settings {params.settings:q} "
-        "--source {params.source:q} --source-label {params.source_label:q} --split {wildcards.split} "
+        "--source {params.source:q} --source-label {params.source_label} --split {wildcards.split} "
         "--output-name {wildcards.output:q} --images-dir {params.images:q} "
-        "--shard {wildcards.shard} --num-shards {params.num_shards} --out {output.shard:q} > {log:q} 2>&1"
+        "--shard {wildcards.shard} --num-shards {params.num_shards} --out {output.shard:q} "
+        "--provenance {output.provenance:q} > {log:q} 2>&1"
 
 
 rule merge_reconstructions:

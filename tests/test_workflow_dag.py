@@ -44,6 +44,13 @@ def job_counts(*args: str, directory: Path = ROOT) -> dict[str, int]:
     return counts
 
 
+# The demo: 1 archive, 2 datasets; 3 reconstruction jobs (real train, FLUX train, real test) x 2 shards;
+#   runs = (drct + baseline) x 2 backbones = 4, each scored under 2 protocols.
+DEMO = {
+    "build_demo_model": 1, "fetch_archive": 1, "prepare_dataset": 2, "validate_dataset": 2,
+    "combine_manifest": 2, "reconstruct_shard": 6, "merge_reconstructions": 3, "train": 4,
+    "predict": 8, "metrics": 8, "tables": 2, "all": 1, "total": 40,
+}
 # Worked out from the presets, not from the code under test:
 # drct2m_intra: 2 COCO + 16 subsets + 2 fake_rec archives = 20 fetches (pretrained.zip is optional);
 #   runs = (sdv1: drct + baseline, sdv2: drct) x 2 backbones x 1 seed = 6; one protocol.
@@ -79,6 +86,11 @@ DRCT2M_INTRA_RECOMPUTE = {
 )
 def test_preset_dag_job_counts(preset: str, expected: dict[str, int]) -> None:
     assert job_counts("--configfile", f"presets/{preset}.yaml") == expected
+
+
+def test_demo_dag_job_counts(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    assert job_counts("--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)) == DEMO
 
 
 def test_recompute_mode_adds_the_reconstruction_shards(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         settings,
         generator=args.source,
         split=args.split,
-        label_filter=None if args.source_label in (None, "") else int(args.source_label),
+        label_filter=None if args.source_label == "all" else int(args.source_label),
         output_name=args.output_name,
         shard=args.shard,
         num_shards=args.num_shards,
@@ -129,6 +129,24 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     )
     failed = int((frame["status"] == "failed").sum()) if len(frame) else 0
     log.info("shard %d/%d: %d images, %d failed", args.shard, args.num_shards, len(frame), failed)
+    if args.provenance:
+        from drct.io import write_json
+        from drct.provenance import environment
+
+        write_json(
+            Path(args.provenance),
+            {
+                "settings": settings.to_dict(),
+                "model": frame.attrs.get("dr_model_provenance"),
+                "source": args.source,
+                "split": args.split,
+                "shard": args.shard,
+                "num_shards": args.num_shards,
+                "images": len(frame),
+                "failed": failed,
+                **environment(),
+            },
+        )
 
 
 # --- training and evaluation ----------------------------------------------------------------------
@@ -246,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.add_argument("--settings", type=_json_arg, required=True, help="ReconstructionSettings (JSON or @file)")
     p.add_argument("--source", required=True, help="generator whose images are reconstructed")
-    p.add_argument("--source-label", default="", help="only images with this label (0/1); empty for all")
+    p.add_argument("--source-label", default="all", choices=["all", "0", "1"], help="only images with this label")
     p.add_argument("--split", required=True, choices=["train", "test"])
     p.add_argument("--output-name", required=True, help="generator name of the reconstructions")
     p.add_argument("--images-dir", required=True)
@@ -255,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="at most this many images (smoke tests)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, help="the shard's manifest CSV")
+    p.add_argument("--provenance", default=None, help="write settings, model revision and versions here (JSON)")
 
     p = add("train", cmd_train, "Train one detector (DRCT or the plain baseline).")
     p.add_argument("--manifest", required=True)

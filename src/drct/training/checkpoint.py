@@ -16,9 +16,7 @@ Both files are written atomically; the weights first, so a sidecar never describ
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
-import subprocess
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,48 +28,6 @@ from drct.training.model import DRCTModel, build_model, has_named_pretrained_wei
 from drct.training.settings import TrainSettings
 
 WeightsKind = Literal["full", "head"]
-
-#: distributions whose versions decide a training result (recorded in every sidecar)
-TRACKED_PACKAGES = (
-    "torch",
-    "torchvision",
-    "timm",
-    "open_clip_torch",
-    "diffusers",
-    "albumentations",
-    "pytorch-metric-learning",
-    "safetensors",
-    "numpy",
-    "pillow",
-    "opencv-python-headless",
-)
-
-
-def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def git_commit(cwd: Path | None = None) -> str | None:
-    """``HEAD`` of the repository holding this package (``+dirty`` when the tree has changes), else None."""
-    where = cwd or Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where, capture_output=True, text=True, check=True, timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}+dirty" if dirty else commit
-
 
 def weights_kind(settings: TrainSettings) -> WeightsKind:
     """``"head"`` when the backbone is frozen and its weights can be fetched again by name, else ``"full"``."""

@@ -35,10 +35,9 @@ from torch.utils.data import DataLoader, get_worker_info
 from tqdm.auto import tqdm
 
 from drct.io import atomic_write_text, sha256_file
+from drct.provenance import git_commit, package_versions
 from drct.training.checkpoint import (
     backbone_state,
-    git_commit,
-    package_versions,
     save_checkpoint,
     tensors_sha256,
     weights_kind,

@@ -1,0 +1,426 @@
+"""Diffusion reconstruction against an independent reading of the authors' procedure.
+
+Expected values come from direct ``StableDiffusionInpaintPipeline`` calls with padding/cropping
+written here in numpy, from open_clip's tokenizer, and from hashes computed in the test; never from
+the code under test. Everything runs on the tiny random-weight demo pipeline, 2 steps, on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from drct.reconstruction import ReconstructionSettings
+from drct.reconstruction import runner as runner_mod
+from drct.reconstruction.demo_model import build_demo_pipeline
+from drct.reconstruction.pipeline import load_pipeline, model_provenance, reconstruct_image
+from drct.reconstruction.runner import reconstruct_manifest
+
+STEPS = 2
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    torch.set_num_threads(2)
+    return build_demo_pipeline(tmp_path_factory.mktemp("demo") / "sd-inpaint-demo", seed=0, sample_size=32)
+
+
+@pytest.fixture(scope="session")
+def settings(demo_dir) -> ReconstructionSettings:
+    return ReconstructionSettings(model=str(demo_dir), steps=STEPS, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def pipe(settings):
+    return load_pipeline(settings)
+
+
+@pytest.fixture(scope="session")
+def direct_pipe(demo_dir):
+    """The reference: the diffusers pipeline loaded plainly, without our loader."""
+    from diffusers import StableDiffusionInpaintPipeline
+
+    p = StableDiffusionInpaintPipeline.from_pretrained(str(demo_dir), safety_checker=None)
+    p.set_progress_bar_config(disable=True)
+    return p
+
+
+def random_image(width: int, height: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+    # smooth-ish content plus noise, so a VAE has something to reconstruct
+    base = np.linspace(0, 255, width * height * channels).reshape(height, width, channels)
+    arr = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
+    if mode == "L":
+        arr = arr[..., 0]
+    return Image.fromarray(arr, mode=mode)
+
+
+def expected_reconstruction(
+    direct_pipe, rgb: np.ndarray, max_side: int, guidance_scale: float = 7.5, output_type: str = "pil"
+) -> np.ndarray:
+    """Authors' geometry written independently: per-side centre crop (floor offsets), zero pad to 8."""
+    h, w = rgb.shape[:2]
+    ch, cw = min(h, max_side), min(w, max_side)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = rgb[top : top + ch, left : left + cw]
+    H, W = math.ceil(ch / 8) * 8, math.ceil(cw / 8) * 8
+    padded = np.zeros((H, W, 3), dtype=np.uint8)
+    padded[:ch, :cw] = crop
+    out = direct_pipe(
+        prompt="",
+        image=Image.fromarray(padded),
+        mask_image=Image.new("L", (W, H), 0),
+        height=H,
+        width=W,
+        num_inference_steps=STEPS,
+        guidance_scale=guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(2023),
+        output_type=output_type,
+    ).images[0]
+    return np.asarray(out)[:ch, :cw]
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+
+def test_settings_defaults_are_the_authors_values():
+    s = ReconstructionSettings(model="m")
+    assert (s.steps, s.guidance_scale, s.seed, s.max_side, s.pad_multiple) == (50, 7.5, 2023, 1024, 8)
+    assert (s.scheduler, s.dtype, s.device, s.skip_cfg, s.revision) == ("default", "auto", "auto", False, None)
+
+
+def test_settings_from_dict_rejects_unknown_keys():
+    assert ReconstructionSettings.from_dict({"model": "m", "steps": 20}).steps == 20
+    with pytest.raises(ValueError, match="unknown reconstruction setting.*'step'"):
+        ReconstructionSettings.from_dict({"model": "m", "step": 20})
+    with pytest.raises(ValueError, match="model"):
+        ReconstructionSettings.from_dict({"steps": 20})
+    with pytest.raises(ValueError, match="scheduler"):
+        ReconstructionSettings.from_dict({"model": "m", "scheduler": "euler"})
+
+
+# --- demo model ------------------------------------------------------------------------------------
+
+
+def test_demo_tokenizer_matches_open_clip(demo_dir):
+    from open_clip.tokenizer import SimpleTokenizer
+    from transformers import CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(str(demo_dir / "tokenizer"))
+    reference = SimpleTokenizer()
+    assert len(tok) == 49408 and tok.model_max_length == 77
+    for text in ["", "a photo of a cat", "Hello, World! It's 2023.", "A   blurry\tphoto\nof tulips"]:
+        assert tok(text).input_ids == [49406, *reference.encode(text), 49407], text
+
+
+def test_demo_model_is_deterministic(demo_dir, tmp_path):
+    again = build_demo_pipeline(tmp_path / "again", seed=0, sample_size=32)
+    weights = sorted(p.relative_to(demo_dir) for p in demo_dir.rglob("*.safetensors"))
+    assert len(weights) == 3  # unet, vae, text_encoder
+    for rel in weights:
+        assert (again / rel).read_bytes() == (demo_dir / rel).read_bytes(), rel
+    index = json.loads((demo_dir / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionInpaintPipeline"
+    assert index["scheduler"] == ["diffusers", "PNDMScheduler"]
+    assert not list(tmp_path.glob(".again*")), "temporary build dir left behind"
+
+
+def test_demo_model_architecture(pipe):
+    assert pipe.unet.config.in_channels == 9 and pipe.unet.config.out_channels == 4
+    assert pipe.vae_scale_factor == 8 and pipe.vae.config.latent_channels == 4
+    cfg = pipe.scheduler.config
+    assert (cfg.beta_start, cfg.beta_end, cfg.beta_schedule) == (0.00085, 0.012, "scaled_linear")
+    assert (cfg.num_train_timesteps, cfg.skip_prk_steps, cfg.steps_offset) == (1000, True, 1)
+    assert pipe.safety_checker is None
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def test_load_pipeline_scheduler_and_provenance(settings, demo_dir):
+    from diffusers import DDIMScheduler, PNDMScheduler, StableDiffusionInpaintPipeline
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ddim = load_pipeline(ReconstructionSettings(model=settings.model, scheduler="ddim", device="cpu"))
+    assert not [w for w in caught if "torch_dtype" in str(w.message)]
+    assert isinstance(ddim, StableDiffusionInpaintPipeline)
+    assert isinstance(ddim.scheduler, DDIMScheduler)
+    assert ddim.scheduler.config.steps_offset == 1 and ddim.unet.dtype == torch.float32
+    assert isinstance(load_pipeline(settings).scheduler, PNDMScheduler)
+
+    prov = model_provenance(settings)
+    assert prov["source"] == "local" and prov["commit"] is None
+    assert prov["model_index_sha256"] == hashlib.sha256((demo_dir / "model_index.json").read_bytes()).hexdigest()
+
+
+# --- one image -------------------------------------------------------------------------------------
+
+CASES = {
+    "odd_37x45": (random_image(37, 45, seed=1), 1024),
+    "wide_70x50_cap64": (random_image(70, 50, seed=2), 64),
+    "both_sides_over_cap": (random_image(75, 67, seed=3), 64),
+    "grayscale": (random_image(33, 20, "L", seed=4), 1024),
+    "rgba": (random_image(30, 26, "RGBA", seed=5), 1024),
+}
+
+
+def as_rgb_array(image: Image.Image) -> np.ndarray:
+    """What cv2.imread(IMREAD_COLOR)+BGR2RGB gives: grey replicated, alpha dropped (not composited)."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        return np.repeat(arr[..., None], 3, axis=2)
+    return arr[..., :3]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_reconstruct_image_matches_direct_pipeline_call(pipe, direct_pipe, settings, name):
+    image, max_side = CASES[name]
+    s = ReconstructionSettings(**{**settings.to_dict(), "max_side": max_side})
+    got = reconstruct_image(pipe, image, s)
+    want = expected_reconstruction(direct_pipe, as_rgb_array(image), max_side)
+    assert got.mode == "RGB"
+    assert got.size == (min(image.width, max_side), min(image.height, max_side))
+    np.testing.assert_array_equal(np.asarray(got), want)
+    assert np.asarray(got).std() > 0
+
+
+def test_matches_authors_call_global_reseed_and_unpadded_mask(pipe, direct_pipe, settings):
+    """The authors reseed the global RNG with 2023 before each image, pass no generator, and build
+    the all-zero mask at the *unpadded* size (the pipeline resizes it)."""
+    image = random_image(37, 45, seed=11)
+    padded = np.zeros((48, 40, 3), dtype=np.uint8)
+    padded[:45, :37] = np.asarray(image)
+    torch.manual_seed(2023)
+    authors = direct_pipe(
+        prompt="",
+        image=Image.fromarray(padded),
+        mask_image=Image.new("L", image.size, 0),
+        height=48,
+        width=40,
+        num_inference_steps=STEPS,
+        guidance_scale=7.5,
+    ).images[0]
+    authors = authors.crop((0, 0, 37, 45))
+    torch.manual_seed(0)  # our result must not depend on the global RNG
+    np.testing.assert_array_equal(np.asarray(reconstruct_image(pipe, image, settings)), np.asarray(authors))
+
+
+def test_pipeline_output_is_finite_and_not_constant(direct_pipe):
+    out = expected_reconstruction(direct_pipe, as_rgb_array(random_image(24, 16)), 1024, output_type="np")
+    assert out.shape == (16, 24, 3)
+    assert np.isfinite(out).all() and out.std() > 1e-3
+
+
+def test_skip_cfg_equals_cfg_with_empty_prompt(pipe, direct_pipe, settings):
+    """Empty prompt, no negative prompt: both CFG branches share one embedding (SD1/SD2; not SDXL)."""
+    rgb = as_rgb_array(random_image(40, 32, seed=7))
+    with_cfg = expected_reconstruction(direct_pipe, rgb, 1024, guidance_scale=7.5, output_type="np")
+    without = expected_reconstruction(direct_pipe, rgb, 1024, guidance_scale=1.0, output_type="np")
+    np.testing.assert_allclose(with_cfg, without, rtol=0, atol=1e-4)
+
+    skip = ReconstructionSettings(**{**settings.to_dict(), "skip_cfg": True})
+    got = reconstruct_image(pipe, Image.fromarray(rgb), skip)
+    np.testing.assert_array_equal(np.asarray(got), expected_reconstruction(direct_pipe, rgb, 1024, guidance_scale=1.0))
+
+
+# --- a manifest ------------------------------------------------------------------------------------
+
+
+SEEDS = {"b.png": 0, "a.jpg": 1, "d.png": 2, "c.png": 3}  # listed out of order on purpose
+
+
+def write_dataset(root: Path) -> Path:
+    """Four good images of one generator/split, one corrupt file, and rows that must not be selected."""
+    rows = []
+
+    def add(rel: str, generator: str, split: str, label: int, data: bytes | None = None, seed: int = 0):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if data is None:
+            random_image(20 + seed, 14 + seed, seed=seed).save(path)
+        else:
+            path.write_bytes(data)
+        rows.append(
+            {
+                "dataset": "toy",
+                "generator": generator,
+                "split": split,
+                "label": label,
+                "path": rel,
+                "bytes": path.stat().st_size,
+                "width": "",
+                "height": "",
+                "format": "",
+                "sha256": "",
+            }
+        )
+
+    for name, seed in SEEDS.items():  # image size: (20 + seed) x (14 + seed)
+        add(f"gen/test/{name}", "gen", "test", 1, seed=seed)
+    add("gen/test/broken.png", "gen", "test", 1, data=b"\x89PNG\r\n\x1a\nthis is not an image")
+    add("gen/train/x.png", "gen", "train", 1, seed=9)
+    add("real/test/r.png", "real", "test", 0, seed=8)
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
+def run_job(manifest, out_dir: Path, settings, **kwargs) -> pd.DataFrame:
+    args = {
+        "generator": "gen",
+        "split": "test",
+        "label_filter": 1,
+        "output_name": "gen-dr",
+        "shard": 0,
+        "num_shards": 1,
+        **kwargs,
+    }
+    return reconstruct_manifest(manifest, out_dir / f"shard{args['shard']}.csv", out_dir / "images", settings, **args)
+
+
+@pytest.fixture()
+def counted(monkeypatch):
+    """Count pipeline loads and per-image pipeline calls inside the runner."""
+    calls = {"load": 0, "images": []}
+    real_load, real_reconstruct = runner_mod.load_pipeline, runner_mod.reconstruct_image
+
+    def load(settings):
+        calls["load"] += 1
+        return real_load(settings)
+
+    def reconstruct(pipe, image, settings):
+        calls["images"].append(image.size)
+        return real_reconstruct(pipe, image, settings)
+
+    monkeypatch.setattr(runner_mod, "load_pipeline", load)
+    monkeypatch.setattr(runner_mod, "reconstruct_image", reconstruct)
+    return calls
+
+
+def test_manifest_rows_failures_and_paths(tmp_path, settings, counted):
+    manifest = write_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    df = run_job(manifest, out, settings)
+
+    assert list(df.columns) == [
+        "dataset",
+        "generator",
+        "split",
+        "label",
+        "path",
+        "bytes",
+        "width",
+        "height",
+        "format",
+        "sha256",
+        "source_path",
+        "dr_model",
+        "status",
+        "error",
+    ]
+    assert list(df["source_path"]) == [
+        f"../data/gen/test/{n}" for n in ["a.jpg", "b.png", "broken.png", "c.png", "d.png"]
+    ]
+    ok = df[df["status"] == "ok"]
+    assert len(ok) == 4 and counted["images"] and counted["load"] == 1
+    for row in ok.itertuples():
+        png = out / row.path
+        assert png.parent == out / "images" and png.name == Path(row.source_path).stem + ".png"
+        assert hashlib.sha256(png.read_bytes()).hexdigest() == row.sha256 and png.stat().st_size == row.bytes
+        with Image.open(png) as im, Image.open(out / row.source_path) as src:
+            assert im.format == "PNG" and im.size == src.size == (row.width, row.height)
+    assert set(ok["generator"]) == {"gen-dr"} and set(ok["label"]) == {1} and set(ok["dr_model"]) == {settings.model}
+
+    failed = df[df["status"] == "failed"].iloc[0]
+    assert failed["source_path"] == "../data/gen/test/broken.png" and failed["path"] == ""
+    assert "unreadable" in failed["error"]
+    assert not (out / "images" / "broken.png").exists(), "a failed image must not get a placeholder output"
+
+    on_disk = pd.read_csv(out / "shard0.csv", keep_default_na=False)
+    assert len(on_disk) == 5 and list(on_disk["status"]) == list(df["status"])
+    assert df.attrs["dr_model_provenance"]["source"] == "local"
+
+
+def test_pipeline_error_becomes_failed_row(tmp_path, settings, monkeypatch):
+    manifest = write_dataset(tmp_path / "data")
+    real = runner_mod.reconstruct_image
+
+    def flaky(pipe, image, s):
+        if image.size == (20, 14):  # b.png
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(pipe, image, s)
+
+    monkeypatch.setattr(runner_mod, "reconstruct_image", flaky)
+    df = run_job(manifest, tmp_path / "out", settings).set_index("source_path")
+    assert df.loc["../data/gen/test/b.png", "status"] == "failed"
+    assert "simulated" in df.loc["../data/gen/test/b.png", "error"]
+    assert not (tmp_path / "out" / "images" / "b.png").exists()
+    assert (df["status"] == "ok").sum() == 3
+
+
+def test_interrupted_run_resumes_to_identical_files(tmp_path, settings, counted):
+    manifest = write_dataset(tmp_path / "data")
+    first = run_job(manifest, tmp_path / "a", settings)
+    assert len(counted["images"]) == 4
+
+    (tmp_path / "a" / "images" / "c.png").unlink()
+    counted["images"].clear()
+    resumed = run_job(manifest, tmp_path / "a", settings)
+    assert counted["images"] == [(23, 17)]  # only c.png recomputed
+    pd.testing.assert_frame_equal(resumed, first)
+
+    counted["load"] = 0
+    run_job(manifest, tmp_path / "a", settings)
+    assert counted["load"] == 0, "pipeline loaded although every output exists"
+
+    run_job(manifest, tmp_path / "b", settings)
+    names = sorted(p.name for p in (tmp_path / "a" / "images").iterdir())
+    assert names == ["a.png", "b.png", "c.png", "d.png"]  # no temporary files left
+    for name in names:
+        assert (tmp_path / "a" / "images" / name).read_bytes() == (tmp_path / "b" / "images" / name).read_bytes()
+
+
+def test_shards_partition_by_stem_hash(tmp_path, settings, monkeypatch):
+    manifest = write_dataset(tmp_path / "data")
+    monkeypatch.setattr(runner_mod, "reconstruct_image", lambda pipe, image, s: image.convert("RGB"))
+    monkeypatch.setattr(runner_mod, "load_pipeline", lambda s: None)
+    stems = ["a", "b", "broken", "c", "d"]
+    seen = []
+    for shard in range(3):
+        df = run_job(manifest, tmp_path / "out", settings, shard=shard, num_shards=3)
+        got = [Path(p).stem for p in df["source_path"]]
+        assert got == [s for s in stems if int(hashlib.sha1(s.encode()).hexdigest(), 16) % 3 == shard]
+        seen += got
+    assert sorted(seen) == stems
+
+    limited = run_job(manifest, tmp_path / "lim", settings, limit=2)
+    assert [Path(p).stem for p in limited["source_path"]] == ["a", "b"]
+
+
+# --- decoding like cv2.imread ----------------------------------------------------------------------
+
+
+def test_sixteen_bit_grey_keeps_high_byte():
+    from drct.reconstruction.preprocess import to_rgb
+
+    grey16 = Image.fromarray(np.array([[0x1234, 0xFFFF], [0x00FF, 0x8000]], dtype=np.uint16))
+    assert np.array_equal(np.asarray(to_rgb(grey16))[..., 0], [[0x12, 0xFF], [0x00, 0x80]])
+
+
+def test_exif_orientation_is_applied_like_cv2(tmp_path):
+    image = random_image(20, 14)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 CW to display
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    assert runner_mod.open_image(tmp_path / "rotated.jpg").size == (14, 20)
