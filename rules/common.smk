@@ -33,7 +33,9 @@ EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"
 DATA = "results/data"
 DOWNLOADS = "results/downloads"
-LOCK_FILE = "workflow/data.lock.json"  # relative to the working directory: the project root
+LOCK_FILE = (
+    "workflow/data.lock.json"  # relative to the working directory: the project root
+)
 RUNS = {run.id: run for run in iter_runs(config)}
 JOBS = active_jobs(config)
 SHARDS = config["reconstruction"]["shards"]
@@ -106,7 +108,12 @@ def combined_manifest(dataset):
 
 
 def train_dir(run_id):
-    return f"{OUT}/train/{run_id}"
+    """Runs are grouped by backbone, so each backbone's checkpoints form one folder (one DVC stage)."""
+    return f"{OUT}/train/{RUNS[run_id].backbone}/{run_id}"
+
+
+def checkpoint_path(run_id):
+    return f"{train_dir(run_id)}/best.safetensors"
 
 
 def eval_dir(protocol, run_id):

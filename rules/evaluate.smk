@@ -4,7 +4,7 @@
 rule predict:
     """Score every test image of the protocol's dataset with one run's best checkpoint."""
     input:
-        checkpoint=f"{OUT}/train/{{run}}/best.safetensors",
+        checkpoint=lambda wc: checkpoint_path(wc.run),
         manifest=lambda wc: combined_manifest(protocol_config(wc.protocol)["dataset"]),
     output:
         predictions=f"{OUT}/eval/{{protocol}}/{{run}}/predictions.csv",

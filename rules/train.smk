@@ -1,7 +1,7 @@
 """Contrastive training (DRCT) and the plain baselines: one job per method x backbone x train set x seed."""
 
 
-rule train:
+rule train_run:
     """Train one run; checkpoints on best validation accuracy plus the last epoch."""
     input:
         manifest=lambda wc: combined_manifest(
@@ -10,11 +10,11 @@ rule train:
             )["dataset"]
         ),
     output:
-        best=f"{OUT}/train/{{run}}/best.safetensors",
-        last=f"{OUT}/train/{{run}}/last.safetensors",
-        history=f"{OUT}/train/{{run}}/history.csv",
+        best=f"{OUT}/train/{{backbone}}/{{run}}/best.safetensors",
+        last=f"{OUT}/train/{{backbone}}/{{run}}/last.safetensors",
+        history=f"{OUT}/train/{{backbone}}/{{run}}/history.csv",
     log:
-        f"logs/{EXPERIMENT}/train/{{run}}.log",
+        f"logs/{EXPERIMENT}/train/{{backbone}}/{{run}}.log",
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -28,7 +28,7 @@ rule train:
         "--out-dir {params.out_dir:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule train_all:
+rule train:
     """Aggregate target: every training run of this experiment."""
     input:
-        [f"{train_dir(run_id)}/best.safetensors" for run_id in RUNS],
+        [checkpoint_path(run_id) for run_id in RUNS],

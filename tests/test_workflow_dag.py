@@ -48,7 +48,7 @@ def job_counts(*args: str, directory: Path = ROOT) -> dict[str, int]:
 #   runs = (drct + baseline) x 2 backbones = 4, each scored under 2 protocols.
 DEMO = {
     "build_demo_model": 1, "fetch_archive": 1, "prepare_dataset": 2, "validate_dataset": 2,
-    "combine_manifest": 2, "reconstruct_shard": 6, "merge_reconstructions": 3, "train": 4,
+    "combine_manifest": 2, "reconstruct_shard": 6, "merge_reconstructions": 3, "train_run": 4,
     "predict": 8, "metrics": 8, "tables": 2, "all": 1, "total": 40,
 }
 # Worked out from the presets, not from the code under test:
@@ -56,18 +56,18 @@ DEMO = {
 #   runs = (sdv1: drct + baseline, sdv2: drct) x 2 backbones x 1 seed = 6; one protocol.
 DRCT2M_INTRA = {
     "fetch_archive": 20, "prepare_dataset": 1, "validate_dataset": 1, "combine_manifest": 1,
-    "train": 6, "predict": 6, "metrics": 6, "tables": 1, "all": 1, "total": 43,
+    "train_run": 6, "predict": 6, "metrics": 6, "tables": 1, "all": 1, "total": 43,
 }
 # genimage_intra: 8 subset archives; 2 reconstruction jobs x 64 shards; runs = 2 methods x 2 backbones.
 GENIMAGE_INTRA = {
     "fetch_archive": 8, "prepare_dataset": 1, "validate_dataset": 1, "reconstruct_shard": 128,
-    "merge_reconstructions": 2, "combine_manifest": 1, "train": 4, "predict": 4, "metrics": 4,
+    "merge_reconstructions": 2, "combine_manifest": 1, "train_run": 4, "predict": 4, "metrics": 4,
     "tables": 1, "all": 1, "total": 155,
 }
 # drct2m_to_genimage: 20 + 8 archives, 2 datasets; the 6 DRCT-2M runs scored under intra and cross.
 DRCT2M_TO_GENIMAGE = {
     "fetch_archive": 28, "prepare_dataset": 2, "validate_dataset": 2, "combine_manifest": 2,
-    "train": 6, "predict": 12, "metrics": 12, "tables": 2, "all": 1, "total": 67,
+    "train_run": 6, "predict": 12, "metrics": 12, "tables": 2, "all": 1, "total": 67,
 }
 # drct2m_intra with recompute: 7 jobs (sdv1 real train/test + sd1.4 fake-rec, sdv2 the same, sdxl real test)
 # x 64 shards = 448 shards, 7 merges; everything else as published.
