@@ -1,30 +1,35 @@
-"""Data: fetch archives, lay each dataset out with a manifest, quarantine unreadable images."""
+"""Data: fetch archives, lay each dataset out with a manifest, quarantine unreadable images, report.
+
+Jobs are per archive and per dataset, never per image: the DAG of the full DRCT-2M preset (about
+2 million images) has the same few dozen data jobs as the demo's (benchmarks/snakemake_dag/).
+"""
 
 
 rule fetch_archive:
-    """Fetch one archive (resumable, checksum verified against config or the lock file)."""
+    """Fetch one archive (resumable, verified against config, hub listing and lock file)."""
     output:
         archive=f"{DOWNLOADS}/{{download}}/{{filename}}",
     log:
         "logs/fetch/{download}/{filename}.log",
     conda:
         "../envs/data.yaml"
+    threads: 1
     resources:
+        mem_mb=2000,
+        runtime=720,
         downloads=1,
     params:
-        url=lambda wc: download_url(wc.download),
-        sha256=lambda wc: find(config["downloads"], wc.download, "download").get(
-            "sha256"
-        )
-        or "",
+        source=lambda wc: as_json(download_source(wc.download)),
+        path=lambda wc: find(config["downloads"], wc.download, "download")["path"],
+        checks=lambda wc: download_checks(wc.download),
         lock=LOCK_FILE,
     shell:
-        "drct download --url {params.url:q} --out {output.archive:q} --key {wildcards.download:q} "
-        "--lock {params.lock:q} --sha256 {params.sha256:q} > {log:q} 2>&1"
+        "drct download --source {params.source:q} --path {params.path:q} --out {output.archive:q} "
+        "--key {wildcards.download:q} --lock {params.lock:q} {params.checks} > {log:q} 2>&1"
 
 
 rule prepare_dataset:
-    """Extract the dataset's archives safely, normalise the layout and write its manifest."""
+    """Extract the dataset's archives safely, normalise the layout, count and write its manifest."""
     input:
         archives=lambda wc: [
             download_path(a["download"])
@@ -32,10 +37,15 @@ rule prepare_dataset:
         ],
     output:
         manifest=f"{DATA}/{{dataset}}/manifest.csv",
+        counts=f"{DATA}/{{dataset}}/counts.csv",
     log:
         "logs/prepare/{dataset}.log",
     conda:
         "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=720,
     params:
         spec=lambda wc: as_json(dataset_config(wc.dataset)),
         out_dir=lambda wc: f"{DATA}/{wc.dataset}",
@@ -56,12 +66,41 @@ rule validate_dataset:
     conda:
         "../envs/data.yaml"
     threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=720,
     shell:
         "drct validate --manifest {input.manifest:q} --out-valid {output.valid:q} "
         "--out-quarantine {output.quarantine:q} --workers {threads} > {log:q} 2>&1"
 
 
+rule data_report:
+    """The test set's manifest with hashes, and the real/fake format mix per subset."""
+    input:
+        valid=rules.validate_dataset.output.valid,
+        quarantine=rules.validate_dataset.output.quarantine,
+    output:
+        test=f"{DATA}/{{dataset}}/test_manifest.csv",
+        csv=f"{DATA}/{{dataset}}/format_report.csv",
+        md=f"{DATA}/{{dataset}}/format_report.md",
+    log:
+        "logs/data_report/{dataset}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        layout=lambda wc: dataset_config(wc.dataset)["layout"],
+    shell:
+        "drct data-report --manifest {input.valid:q} --quarantine {input.quarantine:q} "
+        "--layout {params.layout} --out-test {output.test:q} --out-csv {output.csv:q} "
+        "--out-md {output.md:q} > {log:q} 2>&1"
+
+
 rule download:
-    """Aggregate target: every dataset downloaded, laid out and validated."""
+    """Aggregate target: every dataset downloaded, laid out, validated and reported."""
     input:
         [f"{DATA}/{d['name']}/manifest.valid.csv" for d in config["datasets"]],
+        [f"{DATA}/{d['name']}/format_report.md" for d in config["datasets"]],

@@ -1,5 +1,6 @@
-"""drct.data.download against a loopback HTTP server (127.0.0.1 only) that honours Range
-requests and can drop a connection half-way, answer 503 once, or ignore ranges."""
+"""drct.data.download against a loopback HTTP server (127.0.0.1 only, tests/data_server.py) that
+honours Range requests, counts the bytes it sends, and can drop a connection half-way, answer 503
+once, or ignore ranges."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from data_server import serve
 
 from drct.data.download import (
     ChecksumError,
@@ -28,94 +28,12 @@ from drct.io import sha256_file
 FAST = dict(retries=3, backoff=0.0, timeout=10, progress=False)
 
 
-@dataclass
-class ServerState:
-    files: dict[str, bytes] = field(default_factory=dict)
-    drop_once: set[str] = field(default_factory=set)  # send half the body, then close
-    fail_once: dict[str, int] = field(default_factory=dict)  # answer this status once
-    ignore_range: bool = False
-    requests: list[dict] = field(default_factory=list)
-
-
-class RangeHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-    def do_GET(self):  # noqa: N802 - http.server API
-        st: ServerState = self.server.state  # type: ignore[attr-defined]
-        record = {"path": self.path, "range": self.headers.get("Range"),
-                  "if_range": self.headers.get("If-Range")}
-        st.requests.append(record)
-        if self.path in st.fail_once:
-            record["status"] = st.fail_once.pop(self.path)
-            self.send_response(record["status"])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = st.files.get(self.path)
-        if body is None:
-            record["status"] = 404
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-        start = 0
-        rng, if_range = record["range"], record["if_range"]
-        if rng and not st.ignore_range and (if_range is None or if_range == etag):
-            start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
-            if start >= len(body):
-                record["status"] = 416
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            record["status"] = 206
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            record["status"] = 200
-            self.send_response(200)
-        payload = body[start:]
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("ETag", etag)
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        if self.path in st.drop_once:
-            st.drop_once.discard(self.path)
-            self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(payload)
-
-
-@dataclass
-class Server:
-    state: ServerState
-    port: int
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.daemon_threads = True
-    httpd.state = ServerState()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield Server(httpd.state, httpd.server_address[1])  # type: ignore[attr-defined]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve() as srv:
+        yield srv
 
 
 def _blob(n: int = 300_000, seed: bytes = b"x") -> bytes:
@@ -142,6 +60,11 @@ def test_resume_after_dropped_connection(server, tmp_path):
     offset = int(re.fullmatch(r"bytes=(\d+)-", second["range"]).group(1))
     assert 0 < offset <= len(data) // 2 and second["status"] == 206
     assert second["if_range"]  # resumes only if the file is unchanged
+    # only the missing tail was fetched again: the bytes served after the cut are exactly the
+    # ones the client did not have, and in all the server sent at most what the cut lost extra
+    assert first["sent"] == len(data) // 2
+    assert second["sent"] == len(data) - offset
+    assert server.state.sent("/a.tar.gz") == first["sent"] + len(data) - offset < 1.5 * len(data)
     assert not (tmp_path / "a.tar.gz.part").exists()
     assert not (tmp_path / "a.tar.gz.part.json").exists()
 
@@ -192,7 +115,7 @@ def test_retries_exhausted_keeps_part_for_later_resume(server, tmp_path):
     assert server.state.requests[-1]["status"] == 206
 
 
-def test_checksum_mismatch_raises_and_leaves_nothing(server, tmp_path):
+def test_checksum_mismatch_keeps_bad_file_aside_and_overwrites_nothing(server, tmp_path):
     data = _blob(4000)
     server.state.files["/f.bin"] = data
     dest = tmp_path / "f.bin"
@@ -201,7 +124,24 @@ def test_checksum_mismatch_raises_and_leaves_nothing(server, tmp_path):
         fetch(server.url("/f.bin"), dest, sha256=wrong, **FAST)
     msg = str(err.value)
     assert server.url("/f.bin") in msg and wrong in msg and _sha(data) in msg
-    assert list(tmp_path.iterdir()) == []
+    assert "f.bin.bad" in msg and "nothing was overwritten" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin.bad"]
+    assert (tmp_path / "f.bin.bad").read_bytes() == data  # the bytes are kept for inspection
+
+    # a second failure never replaces the first bad file
+    with pytest.raises(ChecksumError, match=r"f\.bin\.bad\.1"):
+        fetch(server.url("/f.bin"), dest, sha256=wrong, **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin.bad", "f.bin.bad.1"]
+
+
+def test_published_md5_is_checked(server, tmp_path):
+    data = _blob(4000)
+    server.state.files["/m.zip"] = data
+    md5 = hashlib.md5(data).hexdigest()
+    assert fetch(server.url("/m.zip"), tmp_path / "ok.zip", md5=md5, **FAST) == _sha(data)
+    with pytest.raises(ChecksumError, match="md5 mismatch.*published"):
+        fetch(server.url("/m.zip"), tmp_path / "bad.zip", md5="0" * 32, **FAST)
+    assert (tmp_path / "bad.zip.bad").is_file() and not (tmp_path / "bad.zip").exists()
 
 
 def test_size_mismatch_fails_before_downloading(server, tmp_path):
@@ -228,11 +168,16 @@ def test_present_dest_with_matching_sha_needs_no_network(server, tmp_path):
     assert len(server.state.requests) == n
 
 
-def test_present_dest_with_wrong_sha_is_downloaded_again(server, tmp_path):
+def test_present_dest_with_wrong_sha_is_kept_aside_not_replaced(server, tmp_path):
     data = _blob(3000)
     server.state.files["/i.bin"] = data
     dest = tmp_path / "i.bin"
     dest.write_bytes(b"corrupted")
+    with pytest.raises(ChecksumError, match="i.bin.bad"):
+        fetch(server.url("/i.bin"), dest, sha256=_sha(data), **FAST)
+    assert not server.state.requests  # an error, not a silent re-download
+    assert (tmp_path / "i.bin.bad").read_bytes() == b"corrupted" and not dest.exists()
+    # the user looked at it; a rerun now downloads afresh
     assert fetch(server.url("/i.bin"), dest, sha256=_sha(data), **FAST) == _sha(data)
     assert dest.read_bytes() == data
 
@@ -252,6 +197,19 @@ def test_file_urls_relative_and_absolute(tmp_path, monkeypatch):
         local_path_from_url("file://src/demo.tar.gz")
     with pytest.raises(DownloadError, match="no such file"):
         fetch("file:nope.zip", tmp_path / "nope.zip", progress=False)
+
+
+def test_local_archive_is_linked_not_copied_and_never_altered(tmp_path):
+    data = _blob(5000)
+    src = tmp_path / "user" / "BigGAN.zip"
+    src.parent.mkdir()
+    src.write_bytes(data)
+    dest = tmp_path / "dl" / "BigGAN.zip"
+    assert fetch(src.as_uri(), dest, sha256=_sha(data), progress=False) == _sha(data)
+    assert dest.stat().st_ino == src.stat().st_ino  # same filesystem: no second copy
+    with pytest.raises(ChecksumError):
+        fetch(src.as_uri(), tmp_path / "dl" / "other.zip", sha256="0" * 64, progress=False)
+    assert src.read_bytes() == data and (tmp_path / "dl" / "other.zip.bad").is_file()
 
 
 def test_lock_recorded_on_first_download_then_enforced(server, tmp_path, caplog):

@@ -10,12 +10,18 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from drct.data.manifest import MANIFEST_COLUMNS, build_manifest, read_manifest, write_manifest
+from drct.data.manifest import (
+    FACT_COLUMNS,
+    MANIFEST_COLUMNS,
+    build_manifest,
+    read_manifest,
+    write_manifest,
+)
 
 
-def _image(path: Path, size=(16, 12), fmt="PNG") -> Path:
+def _image(path: Path, size=(16, 12), fmt="PNG", **save) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (10, 200, 30)).save(path, format=fmt)
+    Image.new("RGB", size, (10, 200, 30)).save(path, format=fmt, **save)
     return path
 
 
@@ -26,7 +32,8 @@ def rows(tmp_path):
     for gen, label, fmt, ext in (("real", 0, "JPEG", "jpg"), ("sd14", 1, "PNG", "png")):
         for split in ("train", "test"):
             for i in range(3):
-                p = _image(images / gen / split / f"{i}.{ext}", (16 + i, 12), fmt)
+                save = {"quality": 60 + 10 * i} if fmt == "JPEG" else {}
+                p = _image(images / gen / split / f"{i}.{ext}", (16 + i, 12), fmt, **save)
                 out.append({"generator": gen, "split": split, "label": label, "path": str(p)})
     bad = images / "sd14" / "train" / "broken.png"
     bad.write_bytes(b"not an image")
@@ -37,11 +44,11 @@ def rows(tmp_path):
 def test_build_write_read_roundtrip(rows, tmp_path):
     base = tmp_path / "data"
     df = build_manifest(rows, "demo", base)
-    assert list(df.columns) == [*MANIFEST_COLUMNS, "abspath"]
+    assert list(df.columns) == [*MANIFEST_COLUMNS, *FACT_COLUMNS, "abspath"]
     manifest = base / "manifest.csv"
     write_manifest(df, manifest)
     text = manifest.read_text()
-    assert text.splitlines()[0] == ",".join(MANIFEST_COLUMNS)
+    assert text.splitlines()[0] == ",".join([*MANIFEST_COLUMNS, *FACT_COLUMNS])
     assert str(tmp_path) not in text  # only relative paths on disk
 
     back = read_manifest(manifest)
@@ -55,6 +62,10 @@ def test_build_write_read_roundtrip(rows, tmp_path):
     assert row["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
     jpg = back[back["path"] == "images/real/test/0.jpg"].iloc[0]
     assert (jpg["format"], jpg["label"]) == ("JPEG", 0)
+    # the JPEG quality each file was saved with, estimated from its quantisation tables
+    qualities = back[back["format"] == "JPEG"].set_index("path")["jpeg_quality"]
+    assert qualities["images/real/train/2.jpg"] == 80 and qualities["images/real/test/1.jpg"] == 70
+    assert back.loc[back["format"] == "PNG", "jpeg_quality"].isna().all()
     broken = back[back["path"].str.endswith("broken.png")].iloc[0]
     assert pd.isna(broken["width"]) and pd.isna(broken["format"])  # kept for validation
     keys = back[["generator", "split", "label", "path"]].apply(tuple, axis=1).tolist()
@@ -92,7 +103,7 @@ def test_relative_row_paths_and_extra_columns(tmp_path):
     df["reason"] = ["why"]
     write_manifest(df, base / "m.csv")
     back = read_manifest(base / "m.csv")
-    assert list(back.columns) == [*MANIFEST_COLUMNS, "reason", "abspath"]
+    assert list(back.columns) == [*MANIFEST_COLUMNS, *FACT_COLUMNS, "reason", "abspath"]
     assert back.loc[0, "path"] == "x/a.png" and back.loc[0, "reason"] == "why"
 
 

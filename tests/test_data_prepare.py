@@ -8,6 +8,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -38,7 +39,7 @@ def _demo_files() -> dict[str, bytes]:
     for split in ("train", "val"):
         for cls in ("ai", "nature"):
             files[f"{g}/{split}/{cls}/x.png"] = _png()
-    files[f"drct-demo-v1/genimage/ADM/imagenet_ai_0508_adm/val/ai/bad.png"] = b"\x89PNG broken"
+    files["drct-demo-v1/genimage/ADM/imagenet_ai_0508_adm/val/ai/bad.png"] = b"\x89PNG broken"
     return files
 
 
@@ -66,7 +67,7 @@ def test_prepare_drct2m(demo_archive, tmp_path):
     manifest = prepare_dataset([demo_archive], "demo-drct2m", out_dir=out,
                                expected_counts=COUNTS, **DRCT2M)
     assert manifest == out / "manifest.csv"
-    assert sorted(p.name for p in out.iterdir()) == ["images", "manifest.csv"]  # no staging left
+    assert sorted(p.name for p in out.iterdir()) == ["counts.csv", "images", "manifest.csv"]  # no staging
     df = read_manifest(manifest)
     assert len(df) == 15 and set(df["dataset"]) == {"demo-drct2m"}
     assert df["path"].str.startswith("images/").all()
@@ -99,15 +100,18 @@ def test_count_mismatches_are_all_reported(demo_archive, tmp_path, caplog):
     with pytest.raises(CountMismatchError) as err:
         prepare_dataset([demo_archive], "d", out_dir=out, expected_counts=wrong, **DRCT2M)
     msg = str(err.value)
-    assert "real/test: expected 5 images, found 2" in msg
-    assert "sd14/train: expected 4 images, found 3" in msg
+    assert "real/test: expected 5 images (verified), found 2" in msg
+    assert "sd14/train: expected 4 images (verified), found 3" in msg
     assert "sdxl/train: found 3 images, not in expected_counts" in msg
     assert list(out.iterdir()) == []  # nothing half-done left behind
 
     with caplog.at_level("WARNING"):
         manifest = prepare_dataset([demo_archive], "d", out_dir=tmp_path / "lenient",
                                    expected_counts=wrong, strict_counts=False, **DRCT2M)
-    assert manifest.exists() and "real/test: expected 5 images, found 2" in caplog.text
+    assert manifest.exists() and "real/test: expected 5 images (verified), found 2" in caplog.text
+    report = pd.read_csv(tmp_path / "lenient" / "counts.csv")
+    assert report.loc[~report["ok"], ["generator", "split"]].apply(tuple, axis=1).tolist() == [
+        ("real", "test"), ("sd14", "train"), ("sdxl", "test"), ("sdxl", "train")]
 
 
 def test_interrupted_prepare_is_redone_cleanly(demo_archive, tmp_path, monkeypatch):
@@ -126,7 +130,7 @@ def test_interrupted_prepare_is_redone_cleanly(demo_archive, tmp_path, monkeypat
     (out / ".staging-dead" / "images").mkdir(parents=True)
     (out / "images" / "stale").mkdir(parents=True)
     manifest = prepare_dataset([demo_archive], "d", out_dir=out, expected_counts=COUNTS, **DRCT2M)
-    assert sorted(p.name for p in out.iterdir()) == ["images", "manifest.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["counts.csv", "images", "manifest.csv"]
     assert not (out / "images" / "stale").exists()
     assert len(read_manifest(manifest)) == 15
 

@@ -6,8 +6,14 @@ For the paper-scale archives (DRCT-2M from ModelScope, MSCOCO 2017, GenImage: hu
 connection dropped at 90 % must not cost the whole transfer again, so this module keeps the bytes
 already received in ``<dest>.part`` and asks for the rest with ``Range: bytes=N-``. A server that
 answers ``206`` is resumed; one that answers ``200`` (no range support, or ``If-Range`` says the
-file changed) is restarted cleanly from zero. The finished file is verified (size and sha256)
-*before* it is renamed onto ``dest``, so ``dest`` existing means "complete and verified".
+file changed) is restarted cleanly from zero. The finished file is verified (size, sha256 and,
+where one is published, md5) *before* it is renamed onto ``dest``, so ``dest`` existing means
+"complete and verified".
+
+A file that fails verification is never deleted and never overwritten: it is moved aside to
+``<dest>.bad`` (``.bad.1``, ``.bad.2`` ... if that exists) and a :class:`ChecksumError` names the
+URL, what was expected, what was found and where the bytes now are. An already-present ``dest``
+that no longer matches is treated the same way (moved aside, error), never silently replaced.
 
 The lock file pins the sha256 of every archive the first time it is downloaded completely, so a
 silently changed upstream file (or a corrupted mirror) is an error on every later run instead of
@@ -26,6 +32,8 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import hashlib
+import itertools
 import json
 import logging
 import os
@@ -39,7 +47,7 @@ from typing import Any
 import requests
 from tqdm.auto import tqdm
 
-from drct.io import sha256_file, write_json
+from drct.io import write_json
 
 __all__ = [
     "ChecksumError",
@@ -48,8 +56,11 @@ __all__ = [
     "LockMismatchError",
     "fetch",
     "fetch_locked",
+    "file_hashes",
+    "keep_aside",
     "load_lock",
     "local_path_from_url",
+    "locked_dir",
     "record_lock",
 ]
 
@@ -124,41 +135,84 @@ def _discard_partial(dest: Path) -> None:
             p.unlink()
 
 
+def _normalise_hex(value: str | None, length: int, what: str) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    digest = str(value).strip().lower()
+    if len(digest) != length or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not a {what} hex digest: {value!r}")
+    return digest
+
+
 def _normalise_sha(sha256: str | None) -> str | None:
-    if sha256 is None or str(sha256).strip() == "":
-        return None
-    sha = str(sha256).strip().lower()
-    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-    return sha
+    return _normalise_hex(sha256, 64, "sha256")
 
 
-def _verify(url: str, path: Path, sha256: str | None, size: int | None) -> str:
-    """Check size, then sha256, of ``path``; return its sha256. Raises ChecksumError."""
+def _normalise_md5(md5: str | None) -> str | None:
+    return _normalise_hex(md5, 32, "md5")
+
+
+def file_hashes(path: Path) -> tuple[str, str]:
+    """(sha256, md5) of ``path`` in one pass: md5 is what COCO and many mirrors publish."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            sha.update(block)
+            md5.update(block)
+    return sha.hexdigest(), md5.hexdigest()
+
+
+def keep_aside(path: Path, dest: Path) -> Path:
+    """Move ``path`` to ``<dest>.bad`` (or ``.bad.1`` ...), never replacing an existing file.
+
+    ``os.link`` fails when the name exists, so two failures never overwrite each other; on a
+    filesystem without hard links a checked rename is used instead.
+    """
+    path, dest = Path(path), Path(dest)
+    for i in itertools.count():
+        bad = dest.with_name(dest.name + (".bad" if i == 0 else f".bad.{i}"))
+        try:
+            os.link(path, bad)
+        except FileExistsError:
+            continue
+        except OSError:
+            if bad.exists():
+                continue
+            os.replace(path, bad)
+            return bad
+        path.unlink()
+        return bad
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _verify(url: str, path: Path, sha256: str | None, size: int | None,
+            md5: str | None = None) -> str:
+    """Check size, then sha256 and md5, of ``path``; return its sha256. Raises ChecksumError.
+
+    A failing file is moved aside (:func:`keep_aside`) before the error is raised.
+    """
+    dest = path.with_name(path.name.removesuffix(".part"))
     got_size = path.stat().st_size
+    problem = None
+    got = None
     if size is not None and got_size != size:
+        problem = f"size mismatch for {url}: expected {size} bytes, got {got_size} bytes"
+    else:
+        got, got_md5 = file_hashes(path)
+        if sha256 is not None and got != sha256:
+            problem = f"sha256 mismatch for {url}: expected {sha256}, got {got}"
+        elif md5 is not None and got_md5 != md5:
+            problem = f"md5 mismatch for {url}: expected {md5} (published), got {got_md5}"
+    if problem is not None:
+        bad = keep_aside(path, dest)
+        with contextlib.suppress(FileNotFoundError):
+            _meta_path(dest).unlink()
         raise ChecksumError(
-            f"size mismatch for {url}: expected {size} bytes, got {got_size} bytes"
+            f"{problem}. The bytes were kept aside as {bad} (nothing was overwritten); inspect or "
+            "delete it. If the upstream file really changed, update the checksum in the config or "
+            "the lock file; a rerun then downloads afresh."
         )
-    got = sha256_file(path)
-    if sha256 is not None and got != sha256:
-        raise ChecksumError(f"sha256 mismatch for {url}: expected {sha256}, got {got}")
-    return got
-
-
-def _existing_ok(dest: Path, sha256: str | None, size: int | None) -> str | None:
-    """sha256 of an already-present ``dest`` if it can be kept, else None (after removing it)."""
-    got_size = dest.stat().st_size
-    if size is not None and got_size != size:
-        log.warning("%s has %d bytes, expected %d: downloading again", dest, got_size, size)
-        dest.unlink()
-        return None
-    got = sha256_file(dest)
-    if sha256 is not None and got != sha256:
-        log.warning("%s has sha256 %s, expected %s: downloading again", dest, got, sha256)
-        dest.unlink()
-        return None
-    log.info("%s already present (sha256 %s), not downloading", dest, got)
+    assert got is not None
     return got
 
 
@@ -168,6 +222,7 @@ def fetch(
     *,
     sha256: str | None = None,
     size: int | None = None,
+    md5: str | None = None,
     retries: int = 5,
     backoff: float = 1.0,
     timeout: float = 60,
@@ -179,14 +234,15 @@ def fetch(
     An already-present ``dest`` that matches is returned without any network access. HTTP
     transfers resume from ``<dest>.part``; ``retries`` is the number of further attempts after
     the first one, spaced ``backoff * 2**k`` seconds apart (capped at 5 minutes). A size or
-    checksum mismatch deletes the partial file and raises :class:`ChecksumError`.
+    checksum mismatch (of a new download or of an already-present ``dest``) moves the bytes
+    aside to ``<dest>.bad`` and raises :class:`ChecksumError`; nothing is deleted or overwritten.
     """
     dest = Path(dest)
-    sha256 = _normalise_sha(sha256)
+    sha256, md5 = _normalise_sha(sha256), _normalise_md5(md5)
     if dest.exists():
-        got = _existing_ok(dest, sha256, size)
-        if got is not None:
-            return got
+        got = _verify(url, dest, sha256, size, md5)
+        log.info("%s already present (sha256 %s), not downloading", dest, got)
+        return got
     dest.parent.mkdir(parents=True, exist_ok=True)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme == "file":
@@ -199,11 +255,7 @@ def fetch(
     else:
         raise DownloadError(f"unsupported URL scheme {scheme!r} in {url!r} (http, https, file)")
     part = _part_path(dest)
-    try:
-        got = _verify(url, part, sha256, size)
-    except ChecksumError:
-        _discard_partial(dest)
-        raise
+    got = _verify(url, part, sha256, size, md5)
     os.replace(part, dest)
     _discard_partial(dest)
     log.info("downloaded %s -> %s (sha256 %s)", url, dest, got)
@@ -218,11 +270,24 @@ def _progress_bar(dest: Path, total: int | None, initial: int, enabled: bool) ->
 
 
 def _copy_local(url: str, dest: Path, *, progress: bool) -> None:
-    """file:// 'download': a streamed copy into ``.part`` so verification works the same way."""
+    """file:// 'download' into ``.part`` so verification works the same way.
+
+    A hard link when the file is on the same filesystem (a user-provided 100 GB archive costs no
+    space and no copy time; we only ever read it, and removing our link leaves the original),
+    otherwise a streamed copy.
+    """
     source = local_path_from_url(url)
     if not source.is_file():
         raise DownloadError(f"{url}: no such file {source}")
     part = _part_path(dest)
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()
+    try:
+        os.link(source, part)
+        log.info("%s: hard-linked (same filesystem), not copied", source)
+        return
+    except OSError:
+        pass
     total = source.stat().st_size
     with open(source, "rb") as src, open(part, "wb") as out:
         with _progress_bar(dest, total, 0, progress) as bar:
@@ -339,9 +404,14 @@ def _http_attempt(
         else:
             raise DownloadError(f"{url}: unexpected HTTP {status} {r.reason}")
         if size is not None and total is not None and total != size:
+            kept = ""
+            if part.exists() and part.stat().st_size:
+                kept = f"; the {part.stat().st_size} bytes received earlier were kept aside as " \
+                       f"{keep_aside(part, dest)}"
             _discard_partial(dest)
             raise ChecksumError(
-                f"size mismatch for {url}: expected {size} bytes, server announces {total}"
+                f"size mismatch for {url}: expected {size} bytes, server announces {total} "
+                f"(nothing downloaded{kept})"
             )
         with open(part, mode) as fh, _progress_bar(dest, total, offset, progress) as bar:
             for chunk in r.iter_content(chunk_size=_HTTP_CHUNK):
@@ -374,6 +444,9 @@ def _locked_dir(directory: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+locked_dir = _locked_dir  # shared with drct.data.listing (the listing file sits beside the lock)
 
 
 def load_lock(path: Path) -> dict[str, dict[str, Any]]:

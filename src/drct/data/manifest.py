@@ -1,7 +1,8 @@
 """The image manifest: one CSV row per image, the contract between pipeline steps.
 
 Columns are :data:`MANIFEST_COLUMNS` in that order (see ``docs/architecture.md``), plus any
-extra columns a step adds (``reason`` for quarantine, ``source_path`` ... for reconstructions).
+extra columns a step adds (``jpeg_quality`` for dataset images, ``reason`` for quarantine,
+``source_path`` ... for reconstructions).
 ``path`` (and ``source_path``) are stored *relative to the manifest's directory* so a results
 tree can be moved or mounted elsewhere; in memory, DataFrames carry absolute ``abspath``
 (and ``source_abspath``) columns instead, and :func:`write_manifest` recomputes the relative
@@ -24,9 +25,11 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from drct.data.jpeg import quality_of_image
 from drct.io import sha256_file, write_csv
 
 __all__ = [
+    "FACT_COLUMNS",
     "MANIFEST_COLUMNS",
     "PATH_COLUMNS",
     "SORT_COLUMNS",
@@ -44,6 +47,9 @@ _MININTERVAL = 1.0 if sys.stderr.isatty() else 30.0
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "dataset", "generator", "split", "label", "path", "bytes", "width", "height", "format", "sha256",
 )
+#: optional columns :func:`build_manifest` adds after MANIFEST_COLUMNS (empty for non-JPEG files):
+#: the estimated JPEG quality (drct.data.jpeg), for the format-bias report
+FACT_COLUMNS: tuple[str, ...] = ("jpeg_quality",)
 SORT_COLUMNS = ["generator", "split", "label", "path"]
 #: relative column stored in the CSV -> absolute column used in memory
 PATH_COLUMNS: dict[str, str] = {"path": "abspath", "source_path": "source_abspath"}
@@ -51,21 +57,23 @@ _STR_COLUMNS = ("dataset", "generator", "split", "path", "format", "sha256", "so
 
 
 def file_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """bytes, width, height, format, sha256 of one file.
+    """bytes, width, height, format, sha256 and jpeg_quality of one file.
 
     Only the image *header* is read (``Image.open`` is lazy; no decode): full decoding is the
     validation step's job, and a file PIL cannot identify still gets a row (width/height/format
-    empty) so that validation can quarantine it with a reason instead of it vanishing here.
+    empty) so that validation can quarantine it with a reason instead of it vanishing here. The
+    JPEG quality is estimated from the header's quantisation tables (:mod:`drct.data.jpeg`).
     """
     path = Path(path)
     facts: dict[str, Any] = {"bytes": path.stat().st_size, "width": None, "height": None,
-                             "format": None, "sha256": sha256_file(path)}
+                             "format": None, "sha256": sha256_file(path), "jpeg_quality": None}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 facts["width"], facts["height"] = im.size
                 facts["format"] = im.format
+                facts["jpeg_quality"] = quality_of_image(im)
     except Exception as exc:  # noqa: BLE001 - any unreadable header is recorded, not fatal
         log.debug("cannot read image header of %s: %s", path, exc)
     return facts
@@ -83,9 +91,9 @@ def _rel(abspath: Any, base_dir: str) -> Any:
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     df["label"] = df["label"].astype(int)
-    df["bytes"] = df["bytes"].astype("Int64")
-    df["width"] = df["width"].astype("Int64")
-    df["height"] = df["height"].astype("Int64")
+    for column in ("bytes", "width", "height", "jpeg_quality"):
+        if column in df.columns:
+            df[column] = df[column].astype("Int64")
     return df
 
 
@@ -118,7 +126,7 @@ def build_manifest(
          "label": int(r["label"]), "path": _rel(a, base), **f, "abspath": a}
         for r, a, f in zip(rows, abspaths, facts)
     ]
-    df = pd.DataFrame.from_records(records, columns=[*MANIFEST_COLUMNS, "abspath"])
+    df = pd.DataFrame.from_records(records, columns=[*MANIFEST_COLUMNS, *FACT_COLUMNS, "abspath"])
     return _sorted(_typed(df))
 
 

@@ -1,9 +1,11 @@
-"""From downloaded archives to ``<out_dir>/images/`` + ``<out_dir>/manifest.csv``.
+"""From downloaded archives to ``<out_dir>/images/`` + ``<out_dir>/manifest.csv`` (+ ``counts.csv``).
 
 All work happens in a hidden staging directory inside ``out_dir`` (same filesystem, so the final
-moves are renames): archives are safely extracted there, the images moved into the canonical
-layout, counted and hashed, and the manifest written. Only then are ``images/`` and, last,
-``manifest.csv`` renamed into place, so the manifest existing means the dataset is complete. A
+moves are renames): archives are safely extracted there (a local-folder snapshot is linked
+instead, :mod:`drct.data.local`), the images moved into the canonical layout, counted against
+the expected counts (:mod:`drct.data.counts`), hashed, and the manifest written. Only then are
+``images/`` and, last, ``manifest.csv`` renamed into place, so the manifest existing means the
+dataset is complete. A
 rerun after an interruption deletes the staging leftovers (and an ``images/`` without a
 manifest) and redoes everything.
 """
@@ -18,9 +20,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
+
+from drct.data.counts import Expected, compare_counts, describe_mismatch, parse_expected_counts
 from drct.data.extract import safe_extract
 from drct.data.layout import LayoutError, normalise
+from drct.data.local import is_folder_snapshot, link_snapshot
 from drct.data.manifest import build_manifest, write_manifest
+from drct.io import write_csv
 
 __all__ = ["CountMismatchError", "check_counts", "prepare_dataset"]
 
@@ -31,23 +38,35 @@ class CountMismatchError(ValueError):
     """Image counts per generator/split differ from the configured expectation."""
 
 
-def check_counts(rows: Sequence[Mapping], expected: Mapping[str, Mapping[str, int]]) -> list[str]:
-    """Every difference between ``expected`` ({generator: {split: n}}) and the rows' counts.
+ExpectedCounts = Mapping[str, Mapping[str, int]] | Sequence[Expected]
 
-    Counts include both labels (a GenImage subset's ai + nature images). Generators/splits
-    present in the data but absent from ``expected`` are reported too.
+
+def _expected(expected: ExpectedCounts) -> list[Expected]:
+    if isinstance(expected, Mapping):
+        return parse_expected_counts(expected)  # plain {generator: {split: n}}: all verified
+    return list(expected)
+
+
+def count_report(rows: Sequence[Mapping], expected: ExpectedCounts | None) -> pd.DataFrame:
+    """Expected vs found per generator/split(/label); all found counts when nothing is expected."""
+    if expected is None:
+        found = Counter((r["generator"], r["split"]) for r in rows)
+        return pd.DataFrame.from_records(
+            [{"generator": g, "split": s, "label": "all", "expected": None, "found": n,
+              "status": "unchecked", "ok": None, "source": ""} for (g, s), n in sorted(found.items())],
+            columns=["generator", "split", "label", "expected", "found", "status", "ok", "source"])
+    return compare_counts(rows, _expected(expected))
+
+
+def check_counts(rows: Sequence[Mapping], expected: ExpectedCounts) -> list[str]:
+    """Every difference between ``expected`` and the rows' counts, one line each.
+
+    ``expected`` is a plain ``{generator: {split: n}}`` mapping (counts include both labels) or
+    parsed :class:`drct.data.counts.Expected` entries. Generators/splits present in the data but
+    absent from ``expected`` are reported too.
     """
-    actual = Counter((r["generator"], r["split"]) for r in rows)
-    problems: list[str] = []
-    for gen in sorted(expected):
-        for split in sorted(expected[gen]):
-            want, got = int(expected[gen][split]), actual.get((gen, split), 0)
-            if got != want:
-                problems.append(f"{gen}/{split}: expected {want} images, found {got}")
-    for (gen, split), got in sorted(actual.items()):
-        if split not in expected.get(gen, {}):
-            problems.append(f"{gen}/{split}: found {got} images, not in expected_counts")
-    return problems
+    report = compare_counts(rows, _expected(expected))
+    return [describe_mismatch(r) for r in report.to_dict("records") if not r["ok"]]
 
 
 def _clean_leftovers(out_dir: Path, images: Path) -> None:
@@ -68,7 +87,7 @@ def prepare_dataset(
     members: Sequence[str | None],
     generators: Mapping[str, str],
     real_folder: str | None,
-    expected_counts: Mapping[str, Mapping[str, int]] | None = None,
+    expected_counts: ExpectedCounts | None = None,
     strict_counts: bool = True,
     splits: Mapping[str, str] | None = None,
     real_name: str = "real",
@@ -80,9 +99,14 @@ def prepare_dataset(
     ``members[i]`` is the folder inside archive ``i`` to use as that archive's root (None: the
     archive's top level), e.g. ``"drct-demo-v1/drct2m"``. ``generators``, ``real_folder``,
     ``real_name`` and ``splits`` are passed to :func:`drct.data.layout.normalise`, which looks
-    for each folder across all archive roots. With ``expected_counts`` every mismatch is listed
-    in one :class:`CountMismatchError` (``strict_counts``) or logged as warnings. Returns the
-    manifest path; an existing complete result is returned without redoing anything.
+    for each folder across all archive roots. An archive may also be a local-folder snapshot
+    (:mod:`drct.data.local`), whose files are linked rather than extracted.
+
+    Counts: ``out_dir/counts.csv`` lists expected vs found per generator/split (and label where
+    the expectation gives one). With ``strict_counts``, mismatches of *verified* counts and
+    images of unlisted generators/splits are collected into one :class:`CountMismatchError`;
+    *best-known* mismatches (and all of them without ``strict_counts``) are logged as warnings.
+    Returns the manifest path; an existing complete result is returned without redoing anything.
     """
     out_dir = Path(out_dir)
     manifest, images = out_dir / "manifest.csv", out_dir / "images"
@@ -101,8 +125,13 @@ def prepare_dataset(
     try:
         roots = []
         for i, (archive, member) in enumerate(zip(archives, members)):
-            extracted = safe_extract(Path(archive), staging / "extract" / f"{i:03d}",
-                                     min_free_bytes_factor=min_free_bytes_factor)
+            into = staging / "extract" / f"{i:03d}"
+            if is_folder_snapshot(Path(archive)):
+                extracted = link_snapshot(Path(archive), into,
+                                          min_free_bytes_factor=min_free_bytes_factor)
+            else:
+                extracted = safe_extract(Path(archive), into,
+                                         min_free_bytes_factor=min_free_bytes_factor)
             root = extracted / member if member else extracted
             if not root.is_dir():
                 top = sorted(p.name for p in extracted.iterdir())
@@ -113,16 +142,20 @@ def prepare_dataset(
                          real_folder=real_folder, real_name=real_name, splits=splits)
         if not rows:
             raise LayoutError(f"{dataset}: no images found in {list(map(str, archives))}")
-        if expected_counts is not None:
-            problems = check_counts(rows, expected_counts)
-            if problems and strict_counts:
-                raise CountMismatchError(f"{dataset}: image counts differ from expected_counts:\n  "
-                                         + "\n  ".join(problems))
-            for problem in problems:
-                log.warning("%s: %s", dataset, problem)
+        report = count_report(rows, expected_counts)
+        bad = report[report["ok"] == False]  # noqa: E712 - ok is None when unchecked
+        fatal = bad[bad["status"] != "best-known"] if strict_counts else bad.iloc[0:0]
+        if len(fatal):
+            lines = [describe_mismatch(r) for r in bad.to_dict("records")]
+            raise CountMismatchError(f"{dataset}: image counts differ from expected_counts:\n  "
+                                     + "\n  ".join(lines))
+        for row in bad.to_dict("records"):
+            log.warning("%s: %s", dataset, describe_mismatch(row))
+        write_csv(report, staging / "counts.csv")
         df = build_manifest(rows, dataset, staging, workers=workers)
         write_manifest(df, staging / "manifest.csv")
         os.replace(staging / "images", images)
+        os.replace(staging / "counts.csv", out_dir / "counts.csv")
         os.replace(staging / "manifest.csv", manifest)  # last: marks the dataset complete
     finally:
         shutil.rmtree(staging, ignore_errors=True)
