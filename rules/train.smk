@@ -9,6 +9,7 @@ rule train_run:
                 config["training"]["train_sets"], RUNS[wc.run].train_set, "train set"
             )["dataset"]
         ),
+        weights=weights_marker(),
     output:
         best=f"{OUT}/train/{{backbone}}/{{run}}/best.safetensors",
         last=f"{OUT}/train/{{backbone}}/{{run}}/last.safetensors",
@@ -19,13 +20,16 @@ rule train_run:
         "../envs/train.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=config["training"]["gpus_per_run"],
+        mem_mb=64000,
+        runtime=2880,
     params:
         settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
         out_dir=lambda wc: train_dir(wc.run),
     shell:
+        # resumes from <out_dir>/resume/ after an interruption; several GPUs: DDP through torchrun
         "drct train --manifest {input.manifest:q} --settings {params.settings:q} "
-        "--out-dir {params.out_dir:q} --threads {threads} > {log:q} 2>&1"
+        "--out-dir {params.out_dir:q} --threads {threads} --nproc-per-node {resources.gpu} > {log:q} 2>&1"
 
 
 rule train:

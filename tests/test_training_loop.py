@@ -153,35 +153,3 @@ def test_timm_demo_trains_one_step(tmp_path: Path) -> None:
     assert summary["weights"] == "full" and len(summary["history"]) == 1
     model, _ = load_model(tmp_path / "run" / "best.safetensors")
     assert model.feature_dim == 320
-
-
-@pytest.mark.parametrize("family", ["timm", "open_clip"])
-def test_authors_checkpoint_keys_map_onto_the_model(family: str, tmp_path: Path) -> None:
-    # Build an authors-style .pth from our own model with their module names (ContrastiveModels:
-    # backbone `model`, classifier `fc`; timm head.fc / CLIP `model.fc` is the embedding layer).
-    if family == "timm":
-        settings = SETTINGS.replace(family="timm", model_name="convnext_atto", pretrained=False, freeze_backbone=False)
-    else:
-        settings = SETTINGS
-    torch.manual_seed(3)
-    ours = build_model(settings).eval()
-    size = 64 if family == "timm" else 224
-    theirs: dict[str, torch.Tensor] = {}
-    for key, value in ours.state_dict().items():
-        name = key.split(".", 1)[1]
-        if key.startswith("classifier."):
-            theirs[f"fc.{name}"] = value
-        elif key.startswith("embedding."):
-            theirs[f"model.head.fc.{name}" if family == "timm" else f"model.fc.{name}"] = value
-        else:
-            theirs[f"model.{name}" if family == "timm" else f"model.model.visual.{name}"] = value
-    if family == "open_clip":
-        theirs["model.model.token_embedding.weight"] = torch.zeros(3, 2)  # text tower: dropped
-    path = tmp_path / "14_acc0.9996.pth"
-    torch.save(theirs, path)
-    loaded = ckpt.load_authors_checkpoint(path, settings)
-    x = torch.randn(1, 3, size, size)
-    with torch.no_grad():
-        assert torch.equal(loaded(x)[1], ours(x)[1])
-    with pytest.raises(ValueError, match="unexpected key"):
-        ckpt.convert_authors_state_dict({"head.weight": torch.zeros(1)})

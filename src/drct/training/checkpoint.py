@@ -54,13 +54,16 @@ def save_checkpoint(
     settings: TrainSettings,
     record: dict[str, Any],
     backbone_sha256: str | None = None,
+    weights: WeightsKind | None = None,
 ) -> Path:
     """Write ``path`` (safetensors) and its sidecar ``path.with_suffix('.json')`` atomically.
 
     ``record`` is merged into the sidecar (epoch, val_acc, manifest sha256, provenance...).
     ``backbone_sha256`` may be passed to avoid re-hashing a frozen backbone at every epoch.
+    ``weights`` forces the kind (``"full"`` for imported checkpoints, whose frozen backbone must
+    not be fetched again); by default :func:`weights_kind` decides.
     """
-    kind = weights_kind(settings)
+    kind = weights or weights_kind(settings)
     state = model.state_dict() if kind == "full" else model.head_state_dict()
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     if kind == "head" and backbone_sha256 is None:
@@ -97,69 +100,33 @@ def load_model(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[DR
     if kind not in ("full", "head"):
         raise ValueError(f"{checkpoint}: unknown weights kind {kind!r} in sidecar")
     model = build_model(settings, load_pretrained=(kind == "head"))
-    state = load_file(str(checkpoint))
-    if kind == "full":
-        model.load_state_dict(state, strict=True)
-    else:
-        expected = sidecar.get("backbone_sha256")
-        found = tensors_sha256(backbone_state(model))
-        if expected is not None and found != expected:
-            raise ValueError(
-                f"{checkpoint}: rebuilt backbone {settings.model_name} ({settings.pretrained!r}) has digest {found}, "
-                f"the checkpoint was trained on {expected}; the pretrained weights changed"
-            )
-        unexpected = [k for k in state if k.startswith("backbone.")]
-        if unexpected:
-            raise ValueError(f"{checkpoint}: head checkpoint holds backbone tensors {unexpected[:3]}...")
-        missing, extra = model.load_state_dict(state, strict=False)
-        missing_head = [k for k in missing if not k.startswith("backbone.")]
-        if missing_head or extra:
-            raise ValueError(f"{checkpoint}: head weights do not match the model (missing {missing_head}, unexpected {extra})")
+    load_weights(model, checkpoint, sidecar)
     return model.to(device).eval(), sidecar
 
 
-def convert_authors_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a state dict saved by the authors' ``train_contrastive.py`` to :class:`DRCTModel` keys.
+def load_weights(model: DRCTModel, checkpoint: Path, sidecar: dict[str, Any]) -> DRCTModel:
+    """Load a checkpoint's tensors into an already built ``model`` (full: strict; head: digest-checked).
 
-    Their ``ContrastiveModels`` holds the backbone as ``model`` and the classifier as ``fc``:
-
-    - timm (``convnext_base_in22k``): ``model.head.fc.*`` is the embedding layer, every other
-      ``model.*`` the backbone;
-    - CLIP (``clip-ViT-L-14``): ``model.model`` is OpenAI's CLIP (``clip.load``), whose
-      ``visual.*`` keys open_clip's ``ViT-L-14-quickgelu`` image tower uses unchanged;
-      ``model.fc.*`` is the embedding layer; the text tower is dropped.
-
-    A ``module.`` prefix (DataParallel) is removed first. Unknown keys raise.
+    Used by :func:`load_model` and by resuming, which must not rebuild the model.
     """
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        key = key.removeprefix("module.")
-        if key.startswith("fc."):
-            out["classifier." + key[len("fc."):]] = value
-        elif key.startswith("model.model.visual."):
-            out["backbone." + key[len("model.model.visual."):]] = value
-        elif key.startswith("model.model."):
-            continue  # CLIP text tower, logit_scale
-        elif key.startswith("model.fc."):
-            out["embedding." + key[len("model.fc."):]] = value
-        elif key.startswith("model.head.fc."):
-            out["embedding." + key[len("model.head.fc."):]] = value
-        elif key.startswith("model."):
-            out["backbone." + key[len("model."):]] = value
-        else:
-            raise ValueError(f"unexpected key {key!r} in an authors' DRCT checkpoint")
-    return out
-
-
-def load_authors_checkpoint(
-    path: Path, settings: TrainSettings, device: str | torch.device = "cpu"
-) -> DRCTModel:
-    """A released ``.pth`` (``pretrained.zip``) as a :class:`DRCTModel` in eval mode.
-
-    ``settings`` must describe the same network (e.g. ``convnext_base.fb_in22k`` or
-    ``ViT-L-14-quickgelu``); the checkpoint holds every weight, so nothing is downloaded.
-    """
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = build_model(settings, load_pretrained=False)
-    model.load_state_dict(convert_authors_state_dict(state), strict=True)
-    return model.to(device).eval()
+    kind = sidecar["weights"]
+    state = load_file(str(checkpoint))
+    if kind == "full":
+        model.load_state_dict(state, strict=True)
+        return model
+    expected = sidecar.get("backbone_sha256")
+    found = tensors_sha256(backbone_state(model))
+    if expected is not None and found != expected:
+        settings = sidecar.get("settings", {})
+        raise ValueError(
+            f"{checkpoint}: rebuilt backbone {settings.get('model_name')} ({settings.get('pretrained')!r}) has digest "
+            f"{found}, the checkpoint was trained on {expected}; the pretrained weights changed"
+        )
+    unexpected = [k for k in state if k.startswith("backbone.")]
+    if unexpected:
+        raise ValueError(f"{checkpoint}: head checkpoint holds backbone tensors {unexpected[:3]}...")
+    missing, extra = model.load_state_dict(state, strict=False)
+    missing_head = [k for k in missing if not k.startswith("backbone.")]
+    if missing_head or extra:
+        raise ValueError(f"{checkpoint}: head weights do not match the model (missing {missing_head}, unexpected {extra})")
+    return model

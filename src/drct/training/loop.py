@@ -1,4 +1,4 @@
-"""The training loop, as ``scripts/train_contrastive.py`` runs it, plus seeds and provenance.
+"""The training loop, as ``scripts/train_contrastive.py`` runs it, plus seeds, resuming and DDP.
 
 Per epoch: train over the shuffled train split (AdamW, mixed precision on CUDA), step the cosine
 schedule once, measure accuracy on the validation split (eval transform, fp32, argmax of the
@@ -6,15 +6,26 @@ logits), then write ``last`` and, when validation accuracy improved, ``best``.
 
 Differences from the original, all deliberate:
 
-- seeds: torch/numpy/random are seeded from ``settings.seed``, the DataLoader shuffles with a
-  seeded generator and every worker reseeds the albumentations pipeline from it (the original
-  set no training seed);
+- seeds: every epoch restarts torch/numpy/random, the shuffling and the albumentations pipeline
+  from ``(settings.seed, epoch)`` (the original set no training seed); a DataLoader worker reseeds
+  its copy of the pipeline from the loader's per-epoch seed;
 - ``best`` is written at the first epoch whatever its accuracy (the original starts from
   ``best_acc = 0.5`` and writes nothing while accuracy stays at or below 0.5);
 - one GradScaler for the run (the original made a fresh one every epoch, restarting the loss
   scale at 65536 and so skipping a few steps at each epoch start);
 - AdamW gets the trainable parameters only (the original passes all of them; frozen parameters
   never have gradients, so AdamW leaves them alone either way: same updates).
+
+Execution features that do not change the numbers:
+
+- resuming (:mod:`drct.training.resume`): an interrupted run continues after its last finished
+  epoch, with optimizer, schedule and GradScaler state, and ends with the files an uninterrupted
+  run writes;
+- several processes (``torchrun``, :mod:`drct.training.distributed`): ``settings.batch_size`` is the
+  global batch, split evenly over the ranks, with the contrastive loss on gathered embeddings, so
+  N GPUs x B equals one GPU x N*B;
+- feature caching (:mod:`drct.training.features`): a frozen backbone without augmentation is run
+  once over the images instead of once per epoch.
 """
 
 from __future__ import annotations
@@ -31,31 +42,40 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, get_worker_info
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm.auto import tqdm
 
 from drct.io import atomic_write_text, sha256_file
 from drct.provenance import git_commit, package_versions
+from drct.training import resume as resume_state
 from drct.training.checkpoint import (
     backbone_state,
     save_checkpoint,
     tensors_sha256,
     weights_kind,
 )
-from drct.training.dataset import ImageDataset, build_datasets, count_samples
+from drct.training.dataset import build_datasets, count_samples
+from drct.training.distributed import (
+    DistContext,
+    GlobalBatchSampler,
+    StridedEvalSampler,
+    all_reduce_sum,
+    barrier,
+    epoch_seed,
+    init_from_env,
+    per_rank_batch,
+    shutdown,
+)
+from drct.training.distributed import resolve_device as resolve_device
+from drct.training.features import HeadOnly, compute_features, use_feature_cache
 from drct.training.loss import DRCTLoss
-from drct.training.model import DRCTModel, build_model
+from drct.training.model import build_model
 from drct.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_acc")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_amp(amp: bool | str, device: torch.device) -> bool:
@@ -100,20 +120,34 @@ def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings) -
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.t_max)
 
 
-def make_loader(dataset: ImageDataset, settings: TrainSettings, shuffle: bool, device: torch.device, seed: int) -> DataLoader:
+def make_loader(
+    dataset: Dataset, batch_sampler: torch.utils.data.Sampler, settings: TrainSettings, device: torch.device, seed: int
+) -> DataLoader:
+    """A loader over ``batch_sampler``'s batches; its generator (worker seeds) is reseeded per epoch."""
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
         dataset,
-        batch_size=settings.batch_size,
-        shuffle=shuffle,
+        batch_sampler=batch_sampler,
         num_workers=settings.num_workers,
         pin_memory=device.type == "cuda",
-        drop_last=False,
         generator=generator,
         worker_init_fn=_seed_worker,
         persistent_workers=False,
     )
+
+
+def start_epoch(seed: int, epoch: int, loader: DataLoader, dataset: Dataset) -> None:
+    """Restart every random stream of ``epoch`` from ``(seed, epoch)``: shuffling, augmentation, dropout."""
+    s = epoch_seed(seed, epoch)
+    seed_everything(s)
+    sampler = loader.batch_sampler
+    if hasattr(sampler, "set_seed"):
+        sampler.set_seed(s)
+    loader.generator.manual_seed(s)
+    transform = getattr(dataset, "transform", None)
+    if hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(s)
 
 
 def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
@@ -123,7 +157,7 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
 
 
 def train_one_epoch(
-    model: DRCTModel,
+    model: torch.nn.Module,
     loader: DataLoader,
     criterion: DRCTLoss,
     optimizer: torch.optim.Optimizer,
@@ -132,45 +166,62 @@ def train_one_epoch(
     amp: bool,
     max_steps: int | None = None,
     desc: str = "train",
+    ctx: DistContext = DistContext(),
 ) -> float:
-    """One pass over ``loader``; returns the sample-weighted mean loss."""
+    """One pass over ``loader``; returns the sample-weighted mean loss over all ranks.
+
+    ``model`` maps a batch to ``(embedding, logits)``: the DRCT model, its DDP wrapper, or the
+    head alone when features are cached.
+    """
     model.train()
     total, count = 0.0, 0
     steps = len(loader) if max_steps is None else min(len(loader), max_steps)
-    bar = tqdm(loader, total=steps, desc=desc, leave=False, mininterval=5.0)
-    for step, (images, labels) in enumerate(bar):
+    bar = tqdm(loader, total=steps, desc=desc, leave=False, mininterval=5.0, disable=not ctx.is_main)
+    for step, (inputs, labels) in enumerate(bar):
         if max_steps is not None and step >= max_steps:
             break
-        images = images.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
+        inputs = inputs.to(device, non_blocking=True)
+        labels = torch.as_tensor(labels).to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, amp):
-            embedding, logits = model(images)
-            loss = criterion(embedding, logits, labels)
-        scaler.scale(loss).backward()
+            embedding, logits = model(inputs)
+            parts = criterion.components(embedding, logits, labels)
+        scaler.scale(parts["loss"]).backward()
         scaler.step(optimizer)
         scaler.update()
-        total += loss.item() * labels.shape[0]
+        total += parts["reported"].item() * labels.shape[0]
         count += labels.shape[0]
         bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
     bar.close()
+    total, count = all_reduce_sum([total, count], ctx, device)
     return total / max(count, 1)
 
 
 @torch.no_grad()
 def evaluate_accuracy(
-    model: DRCTModel, loader: DataLoader, device: torch.device, max_steps: int | None = None, desc: str = "val"
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    max_steps: int | None = None,
+    desc: str = "val",
+    ctx: DistContext = DistContext(),
 ) -> float:
-    """Fraction of validation images whose argmax class equals the label (fp32, as the original)."""
+    """Fraction of validation images whose argmax class equals the label (fp32, as the original).
+
+    Under DDP each rank scores its own images and the counts are summed.
+    """
     model.eval()
     correct, count = 0, 0
     steps = len(loader) if max_steps is None else min(len(loader), max_steps)
-    for step, (images, labels) in enumerate(tqdm(loader, total=steps, desc=desc, leave=False, mininterval=5.0)):
+    for step, (inputs, labels) in enumerate(
+        tqdm(loader, total=steps, desc=desc, leave=False, mininterval=5.0, disable=not ctx.is_main)
+    ):
         if max_steps is not None and step >= max_steps:
             break
-        _, logits = model(images.to(device, non_blocking=True))
-        correct += (logits.argmax(dim=1).cpu() == labels).sum().item()
-        count += labels.shape[0]
+        _, logits = model(inputs.to(device, non_blocking=True))
+        correct += (logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum().item()
+        count += len(labels)
+    correct, count = all_reduce_sum([correct, count], ctx, device)
     return correct / count if count else math.nan
 
 
@@ -184,30 +235,92 @@ def _history_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def train(
-    manifest: Path, out_dir: Path, settings: TrainSettings, provenance: dict[str, Any] | None = None
+    manifest: Path,
+    out_dir: Path,
+    settings: TrainSettings,
+    provenance: dict[str, Any] | None = None,
+    *,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Train one detector on ``manifest`` and write ``best``/``last`` checkpoints and ``history.csv`` to ``out_dir``.
 
-    Returns a summary: best epoch and accuracy, last accuracy, sample counts and the paths written.
+    ``resume``: continue from ``out_dir/resume/`` when an earlier attempt left one (see
+    :mod:`drct.training.resume`); ``False`` starts afresh and replaces it. Launched by torchrun,
+    every rank calls this; rank 0 writes the files. Returns a summary: best epoch and accuracy,
+    last accuracy, sample counts and the paths written.
     """
     manifest, out_dir = Path(manifest), Path(out_dir)
+    ctx, device = init_from_env(settings.device)
+    try:
+        return _train(manifest, out_dir, settings, provenance, resume, ctx, device)
+    finally:
+        shutdown(ctx)
+
+
+def _train(
+    manifest: Path,
+    out_dir: Path,
+    settings: TrainSettings,
+    provenance: dict[str, Any] | None,
+    resume: bool,
+    ctx: DistContext,
+    device: torch.device,
+) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(settings.device)
     amp = resolve_amp(settings.amp, device)
+    local_batch = per_rank_batch(settings.batch_size, ctx)
     seed_everything(settings.seed)
 
     model = build_model(settings).to(device)
     train_set, val_set = build_datasets(manifest, settings, seed=settings.seed)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty split from {manifest}: {len(train_set)} train / {len(val_set)} val images")
-    train_loader = make_loader(train_set, settings, shuffle=True, device=device, seed=settings.seed)
-    val_loader = make_loader(val_set, settings, shuffle=False, device=device, seed=settings.seed)
+    n_train, n_val = len(train_set), len(val_set)
+    counts = {"n_train": count_samples(train_set.samples), "n_val": count_samples(val_set.samples)}
 
-    criterion = DRCTLoss.from_settings(settings)
+    cached = use_feature_cache(settings, ctx.world_size)
+    if cached:
+        # the features of a frozen backbone on un-augmented images never change: compute them once
+        train_set = compute_features(model, train_set, device, batch_size=local_batch, autocast=amp,
+                                     num_workers=settings.num_workers, desc="train features")
+        val_set = compute_features(model, val_set, device, batch_size=local_batch, autocast=False,
+                                   num_workers=settings.num_workers, desc="val features")
+    step_model: torch.nn.Module = HeadOnly(model) if cached else model
+    if ctx.is_distributed:
+        step_model = DistributedDataParallel(step_model, device_ids=[device.index] if device.type == "cuda" else None)
+    eval_model: torch.nn.Module = HeadOnly(model) if cached else model
+
+    train_sampler = GlobalBatchSampler(n_train, settings.batch_size, rank=ctx.rank, world_size=ctx.world_size,
+                                       shuffle=True, seed=settings.seed)
+    if train_sampler.dropped_per_epoch:
+        log.info("DDP: the last global batch leaves out %d image(s) per epoch so the %d ranks get equal shares",
+                 train_sampler.dropped_per_epoch, ctx.world_size)
+    train_loader = make_loader(train_set, train_sampler, settings, device, settings.seed)
+    val_loader = make_loader(
+        val_set, StridedEvalSampler(n_val, local_batch, rank=ctx.rank, world_size=ctx.world_size),
+        settings, device, settings.seed,
+    )
+
+    criterion = DRCTLoss.from_settings(settings, ctx)
     optimizer = build_optimizer(model, settings)
     scheduler = build_scheduler(optimizer, settings)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     frozen_digest = tensors_sha256(backbone_state(model)) if weights_kind(settings) == "head" else None
+    manifest_sha256 = sha256_file(manifest)
+    best_path, last_path = out_dir / "best.safetensors", out_dir / "last.safetensors"
+
+    progress = resume_state.Progress()
+    state = resume_state.load_state(out_dir, settings, manifest_sha256) if resume else None
+    if not resume and ctx.is_main:
+        resume_state.clear(out_dir)
+    barrier(ctx)
+    if state is not None:
+        progress = resume_state.restore(
+            out_dir, state, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+            best_checkpoint=best_path, last_checkpoint=last_path, restore_files=ctx.is_main,
+        )
+        if ctx.is_main:
+            atomic_write_text(out_dir / "history.csv", _history_csv(progress.history))
 
     record_base: dict[str, Any] = {
         "seed": settings.seed,
@@ -215,49 +328,65 @@ def train(
         "git_commit": git_commit(),
         "package_versions": package_versions(),
         "manifest": str(manifest),
-        "manifest_sha256": sha256_file(manifest),
+        "manifest_sha256": manifest_sha256,
         "device": str(device),
         "amp": amp,
-        "n_train": count_samples(train_set.samples),
-        "n_val": count_samples(val_set.samples),
+        "world_size": ctx.world_size,
+        "feature_cache": cached,
+        **counts,
         "provenance": dict(provenance or {}),
     }
-    log.info(
-        "training %s %s on %d train / %d val images, device %s, amp %s",
-        settings.method, settings.model_name, len(train_set), len(val_set), device, amp,
-    )
+    if ctx.is_main:
+        log.info(
+            "training %s %s on %d train / %d val images, device %s x %d, amp %s, feature cache %s, from epoch %d",
+            settings.method, settings.model_name, n_train, n_val, device, ctx.world_size, amp, cached,
+            progress.next_epoch,
+        )
 
-    history: list[dict[str, Any]] = []
-    best_acc, best_epoch = -math.inf, -1
     started = time.time()
-    for epoch in range(settings.epochs):
+    for epoch in range(progress.next_epoch, settings.epochs):
         lr = optimizer.param_groups[0]["lr"]
+        start_epoch(settings.seed, epoch, train_loader, train_set)
         train_loss = train_one_epoch(
-            model, train_loader, criterion, optimizer, scaler, device, amp,
-            settings.max_steps_per_epoch, desc=f"epoch {epoch} train",
+            step_model, train_loader, criterion, optimizer, scaler, device, amp,
+            settings.max_steps_per_epoch, desc=f"epoch {epoch} train", ctx=ctx,
         )
         scheduler.step()
-        val_acc = evaluate_accuracy(model, val_loader, device, settings.max_steps_per_epoch, desc=f"epoch {epoch} val")
-        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_acc": val_acc})
-        log.info("epoch %d: lr %.3e, train loss %.4f, val acc %.4f", epoch, lr, train_loss, val_acc)
+        val_acc = evaluate_accuracy(eval_model, val_loader, device, settings.max_steps_per_epoch,
+                                    desc=f"epoch {epoch} val", ctx=ctx)
+        progress.history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_acc": val_acc})
+        progress.next_epoch = epoch + 1
+        if ctx.is_main:
+            log.info("epoch %d: lr %.3e, train loss %.4f, val acc %.4f", epoch, lr, train_loss, val_acc)
+            record = {**record_base, "epoch": epoch, "val_acc": val_acc, "elapsed_s": round(time.time() - started, 1)}
+            if val_acc > progress.best_acc or progress.best_epoch < 0:
+                progress.best_acc, progress.best_epoch = val_acc, epoch
+                save_checkpoint(model, best_path, settings, record, frozen_digest)
+            last_record = {**record, "best_epoch": progress.best_epoch}
+            save_checkpoint(model, last_path, settings, last_record, frozen_digest)
+            atomic_write_text(out_dir / "history.csv", _history_csv(progress.history))
+            resume_state.save_state(
+                out_dir, model=model, settings=settings, record=last_record, optimizer=optimizer, scheduler=scheduler,
+                scaler=scaler, progress=progress, best_checkpoint=best_path, manifest_sha256=manifest_sha256,
+                backbone_sha256=frozen_digest,
+            )
+        elif val_acc > progress.best_acc or progress.best_epoch < 0:
+            progress.best_acc, progress.best_epoch = val_acc, epoch
+        barrier(ctx)
 
-        record = {**record_base, "epoch": epoch, "val_acc": val_acc, "elapsed_s": round(time.time() - started, 1)}
-        if val_acc > best_acc or best_epoch < 0:
-            best_acc, best_epoch = val_acc, epoch
-            save_checkpoint(model, out_dir / "best.safetensors", settings, record, frozen_digest)
-        save_checkpoint(
-            model, out_dir / "last.safetensors", settings, {**record, "best_epoch": best_epoch}, frozen_digest
-        )
-        atomic_write_text(out_dir / "history.csv", _history_csv(history))
-
+    if ctx.is_main:
+        resume_state.clear(out_dir)
+    history = progress.history
     return {
         "out_dir": str(out_dir),
-        "best_epoch": best_epoch,
-        "best_val_acc": best_acc,
-        "last_val_acc": history[-1]["val_acc"],
+        "best_epoch": progress.best_epoch,
+        "best_val_acc": progress.best_acc,
+        "last_val_acc": history[-1]["val_acc"] if history else math.nan,
         "epochs": settings.epochs,
-        "n_train": len(train_set),
-        "n_val": len(val_set),
+        "n_train": n_train,
+        "n_val": n_val,
         "weights": weights_kind(settings),
+        "world_size": ctx.world_size,
+        "feature_cache": cached,
         "history": history,
     }

@@ -22,6 +22,7 @@ import torch
 from pytorch_metric_learning import losses
 from torch import nn
 
+from drct.training.distributed import DistContext, wrap_contrastive
 from drct.training.settings import TrainSettings
 
 
@@ -44,26 +45,40 @@ class DRCTLoss(nn.Module):
         self.ce_weight = ce_weight
         self.con_weight = con_weight
         self.cross_entropy = nn.CrossEntropyLoss()
-        self.contrastive = losses.ContrastiveLoss(pos_margin=pos_margin, neg_margin=neg_margin)
+        self.contrastive: nn.Module = losses.ContrastiveLoss(pos_margin=pos_margin, neg_margin=neg_margin)
+        self.world_size = 1  # > 1: the contrastive term comes back multiplied by it (gathered DDP loss)
 
     @classmethod
-    def from_settings(cls, settings: TrainSettings) -> DRCTLoss:
-        return cls(
+    def from_settings(cls, settings: TrainSettings, ctx: DistContext | None = None) -> DRCTLoss:
+        """The loss of ``settings``; under DDP (``ctx`` with several ranks) the contrastive term
+        runs on embeddings gathered from every rank (see :mod:`drct.training.distributed`)."""
+        loss = cls(
             method=settings.method,
             ce_weight=settings.ce_weight,
             con_weight=settings.con_weight,
             pos_margin=settings.pos_margin,
             neg_margin=settings.neg_margin,
         )
+        if ctx is not None and ctx.is_distributed:
+            loss.contrastive = wrap_contrastive(loss.contrastive, ctx)
+            loss.world_size = ctx.world_size
+        return loss
 
     def components(
         self, embedding: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        """``loss`` (what is differentiated), ``ce``, ``contrastive`` and ``reported``.
+
+        ``reported`` is the loss of the global batch for logs: under DDP the gathered contrastive
+        term is scaled by the world size (for DDP's gradient average), which ``reported`` undoes.
+        """
         ce = self.cross_entropy(logits, labels)
         if self.method == "baseline":
-            return {"loss": ce, "ce": ce, "contrastive": torch.zeros_like(ce)}
+            return {"loss": ce, "ce": ce, "contrastive": torch.zeros_like(ce), "reported": ce}
         con = self.contrastive(embedding, labels)
-        return {"loss": self.ce_weight * ce + self.con_weight * con, "ce": ce, "contrastive": con}
+        loss = self.ce_weight * ce + self.con_weight * con
+        reported = self.ce_weight * ce + self.con_weight * con / self.world_size
+        return {"loss": loss, "ce": ce, "contrastive": con, "reported": reported}
 
     def forward(self, embedding: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.components(embedding, logits, labels)["loss"]

@@ -68,7 +68,10 @@ class DRCTModel(nn.Module):
             self.backbone.eval()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.backbone(x)
+        return self.forward_head(self.backbone(x))
+
+    def forward_head(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedding and logits from backbone features (what training on cached features runs)."""
         embedding = self.embedding(features)
         logits = self.classifier(embedding)
         return embedding, logits

@@ -63,11 +63,13 @@ class TrainSettings:
     # input
     image_size: int = 224
     augment: bool = True
-    # execution (no effect on the maths except amp)
+    # execution (no effect on the maths except amp; cache_features changes only the speed:
+    # with a frozen backbone and no augmentation, features are computed once instead of every epoch)
     num_workers: int = 0
     device: str = "auto"
     amp: bool | Literal["auto"] = "auto"
     max_steps_per_epoch: int | None = None
+    cache_features: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         for name in _GROUPS:
@@ -102,6 +104,13 @@ class TrainSettings:
             problems.append(f"amp must be true, false or 'auto', got {self.amp!r}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             problems.append("max_steps_per_epoch must be >= 1 or null")
+        if self.cache_features not in (True, False, "auto"):
+            problems.append(f"cache_features must be true, false or 'auto', got {self.cache_features!r}")
+        elif self.cache_features is True and not (self.freeze_backbone and not self.augment):
+            problems.append(
+                "cache_features=true needs freeze_backbone=true and augment=false: random augmentation "
+                "changes every image's features each epoch, and a trained backbone changes them each step"
+            )
         if problems:
             raise ValueError("invalid training settings: " + "; ".join(problems))
 
