@@ -1,30 +1,163 @@
-"""Paper outputs: tables in the paper's layout with its rows beside ours, and the accuracy figure.
+"""Paper outputs: the paper's tables with its rows beside ours, figures, robustness and format control.
 
-Reads only metrics files, so it needs no GPU, no torch and no raw data.
+Reads only evaluation outputs (metrics.json, roc.csv, pr.csv, perturbed metrics, copied samples),
+so it needs no GPU, no torch and no raw data: after `dvc pull` of the evaluation outputs, these
+rules alone regenerate every table and figure. Outputs flagged `report()` make up
+`snakemake --report report.html`, with captions from workflow/report/.
 """
 
 
 rule tables:
-    """One protocol's table (Markdown, CSV) and per-generator accuracy figure, ours beside the paper's."""
+    """One protocol's tables (Markdown, CSV, LaTeX) and figures (PNG, PDF), ours beside the paper's."""
     input:
-        metrics=paper_inputs,
+        unpack(paper_inputs),
     output:
         markdown=f"{OUT}/paper/{{protocol}}/table.md",
-        csv=f"{OUT}/paper/{{protocol}}/table.csv",
-        figure=f"{OUT}/paper/{{protocol}}/table_accuracy.png",
+        csv=paper_report(f"{OUT}/paper/{{protocol}}/table.csv", "table", "1. Tables"),
+        latex=f"{OUT}/paper/{{protocol}}/table.tex",
+        comparison_md=f"{OUT}/paper/{{protocol}}/comparison.md",
+        comparison=paper_report(
+            f"{OUT}/paper/{{protocol}}/comparison.csv", "comparison", "1. Tables"
+        ),
+        comparison_tex=f"{OUT}/paper/{{protocol}}/comparison.tex",
+        detail_md=f"{OUT}/paper/{{protocol}}/metrics.md",
+        detail=paper_report(
+            f"{OUT}/paper/{{protocol}}/metrics.csv", "metrics", "1. Tables"
+        ),
+        figure=paper_report(
+            f"{OUT}/paper/{{protocol}}/table_accuracy.png", "accuracy", "2. Figures"
+        ),
         figure_pdf=f"{OUT}/paper/{{protocol}}/table_accuracy.pdf",
+        heatmap=paper_report(
+            f"{OUT}/paper/{{protocol}}/heatmap.png", "heatmap", "2. Figures"
+        ),
+        heatmap_pdf=f"{OUT}/paper/{{protocol}}/heatmap.pdf",
+        difference=paper_report(
+            f"{OUT}/paper/{{protocol}}/difference.png", "difference", "2. Figures"
+        ),
+        difference_pdf=f"{OUT}/paper/{{protocol}}/difference.pdf",
+        roc=paper_report(f"{OUT}/paper/{{protocol}}/roc.png", "roc", "2. Figures"),
+        roc_pdf=f"{OUT}/paper/{{protocol}}/roc.pdf",
+        pr=paper_report(f"{OUT}/paper/{{protocol}}/pr.png", "pr", "2. Figures"),
+        pr_pdf=f"{OUT}/paper/{{protocol}}/pr.pdf",
     log:
         f"logs/{EXPERIMENT}/tables/{{protocol}}.log",
     conda:
         "../envs/paper.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         spec=lambda wc: as_json(paper_spec(wc)),
         out_dir=lambda wc: f"{OUT}/paper/{wc.protocol}",
     shell:
-        "drct tables --spec {params.spec:q} --metrics {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "drct tables --spec {params.spec:q} --metrics {input.metrics:q} --roc {input.roc:q} "
+        "--pr {input.pr:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule robustness:
+    """Accuracy against JPEG quality, resize scale and blur per method: table and line plot."""
+    input:
+        unpack(study_inputs),
+    output:
+        markdown=f"{OUT}/paper/{{protocol}}/robustness.md",
+        csv=paper_report(
+            f"{OUT}/paper/{{protocol}}/robustness.csv", "robustness", "3. Robustness"
+        ),
+        latex=f"{OUT}/paper/{{protocol}}/robustness.tex",
+        figure=paper_report(
+            f"{OUT}/paper/{{protocol}}/robustness.png",
+            "robustness",
+            "3. Robustness",
+            label="robustness curves",
+        ),
+        figure_pdf=f"{OUT}/paper/{{protocol}}/robustness.pdf",
+    log:
+        f"logs/{EXPERIMENT}/robustness/{{protocol}}.log",
+    conda:
+        "../envs/paper.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=lambda wc: as_json(study_spec(wc)),
+        only=study_perturbations("robustness"),
+        out_dir=lambda wc: f"{OUT}/paper/{wc.protocol}",
+    shell:
+        "drct perturbation-report --study robustness --spec {params.spec:q} --only {params.only:q} "
+        "--perturbed {input.perturbed:q} --metrics {input.metrics:q} --out-dir {params.out_dir:q} "
+        "> {log:q} 2>&1"
+
+
+rule format_bias:
+    """The evaluation with every test image re-encoded (PNG, JPEG) beside the raw files."""
+    input:
+        unpack(study_inputs),
+    output:
+        markdown=f"{OUT}/paper/{{protocol}}/format_bias.md",
+        csv=paper_report(
+            f"{OUT}/paper/{{protocol}}/format_bias.csv",
+            "format_bias",
+            "4. Format bias",
+        ),
+        latex=f"{OUT}/paper/{{protocol}}/format_bias.tex",
+        figure=paper_report(
+            f"{OUT}/paper/{{protocol}}/format_bias.png",
+            "format_bias",
+            "4. Format bias",
+            label="format bias bars",
+        ),
+        figure_pdf=f"{OUT}/paper/{{protocol}}/format_bias.pdf",
+    log:
+        f"logs/{EXPERIMENT}/format_bias/{{protocol}}.log",
+    conda:
+        "../envs/paper.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=lambda wc: as_json(study_spec(wc)),
+        only=study_perturbations("format"),
+        out_dir=lambda wc: f"{OUT}/paper/{wc.protocol}",
+    shell:
+        "drct perturbation-report --study format --spec {params.spec:q} --only {params.only:q} "
+        "--perturbed {input.perturbed:q} --metrics {input.metrics:q} --out-dir {params.out_dir:q} "
+        "> {log:q} 2>&1"
+
+
+rule sample_grid:
+    """Real / real-rec / fake / fake-rec images of a train set, like the paper's framework figure."""
+    input:
+        samples=rules.samples.output.samples,
+    output:
+        png=report(
+            f"{OUT}/paper/samples/{{train_set}}.png",
+            caption=f"{REPORT_CAPTIONS}/samples.rst",
+            category="5. Samples",
+            subcategory="{train_set}",
+            labels={"train set": "{train_set}", "output": "sample grid"},
+        ),
+        pdf=f"{OUT}/paper/samples/{{train_set}}.pdf",
+    log:
+        f"logs/{EXPERIMENT}/sample_grid/{{train_set}}.log",
+    conda:
+        "../envs/paper.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        title=lambda wc: f"Train set {wc.train_set}: images and their diffusion reconstructions"
+        + (" (demo: random-weight reconstruction model)" if config["demo"] else ""),
+    shell:
+        "drct sample-grid --samples {input.samples:q} --title {params.title:q} "
+        "--out-png {output.png:q} --out-pdf {output.pdf:q} > {log:q} 2>&1"
 
 
 rule paper:
-    """Aggregate target: every protocol's table and figure."""
+    """Aggregate target: every protocol's tables and figures, the studies and the sample grids."""
     input:
-        [f"{OUT}/paper/{p['name']}/table.md" for p in config["evaluation"]["protocols"]],
+        paper_targets(),

@@ -124,3 +124,35 @@ def test_missing_generator_raises(tmp_path, checkpoint):
     ])
     with pytest.raises(ValueError, match="'real'"):
         predict(checkpoint, manifest, tmp_path / "p.csv", generators=["A", "real"], device="cpu")
+
+
+def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_path, checkpoint):
+    from drct.evaluation.perturb import Perturbation, apply_perturbation
+    from drct.evaluation.predict import PERTURBED_COLUMNS, predict_perturbed
+
+    root = tmp_path / "data"
+    pixels, rows = {}, []
+    for i, (gen, label, h, w) in enumerate([("real", 0, 80, 100), ("A", 1, 120, 90)]):
+        rel = f"imgs/{gen}_{i}.png"
+        pixels[rel] = _image(root / rel, h, w, seed=10 + i)
+        rows.append({"dataset": "d", "generator": gen, "split": "test", "label": label, "path": rel, "status": "ok"})
+    manifest = _manifest(root, rows)
+
+    clean = predict(checkpoint, manifest, tmp_path / "clean.csv", device="cpu")
+    perturbations = [Perturbation("png"), Perturbation("scale", 0.5), Perturbation("jpeg", 60)]
+    out = predict_perturbed(checkpoint, manifest, tmp_path / "p.csv", perturbations, batch_size=1, device="cpu")
+    assert list(out.columns) == list(PERTURBED_COLUMNS)
+    assert out["perturbation"].tolist() == ["png", "png", "scale-0.5", "scale-0.5", "jpeg-60", "jpeg-60"]
+    assert out["strength"].iloc[2] == 0.5 and np.isnan(out["strength"].iloc[0])
+    # PNG is lossless: the same scores as the unperturbed run
+    np.testing.assert_allclose(out["score"].iloc[:2], clean["score"], rtol=0, atol=1e-6)
+    # resize happens on the full image, before pad / centre crop: computed by hand
+    model, _ = load_model(checkpoint, "cpu")
+    for name, perturbation in (("scale-0.5", perturbations[1]), ("jpeg-60", perturbations[2])):
+        batch = torch.stack([_by_hand(apply_perturbation(pixels[p], perturbation), IMAGE_SIZE) for p in clean["path"]])
+        with torch.inference_mode():
+            expected = torch.softmax(model(batch)[1], dim=1)[:, 1].numpy()
+        np.testing.assert_allclose(out.loc[out["perturbation"] == name, "score"], expected, rtol=0, atol=1e-5)
+    # the single-perturbation path of predict() gives the same scores
+    single = predict(checkpoint, manifest, tmp_path / "s.csv", device="cpu", perturbation=perturbations[1])
+    np.testing.assert_allclose(single["score"], out.loc[out["perturbation"] == "scale-0.5", "score"], atol=1e-6)

@@ -1,7 +1,11 @@
-"""drct.paper: the paper's tables and accuracy figure from evaluation outputs.
+"""drct.paper: the paper's tables and figures from evaluation outputs.
 
-pandas / matplotlib / seaborn only, never torch: tables can be rebuilt from metrics.json files on
-any machine. Submodules: ``rounding`` (half-up printing, exact decimal means), ``tables``
-(paper CSVs, our rows, layout, markdown/CSV output), ``figures`` (accuracy figure) and
-``render`` (``render_protocol``: one protocol's table and figure, what ``drct tables`` calls).
+pandas / matplotlib / seaborn only, never torch: everything is rebuilt from metrics.json, roc.csv,
+pr.csv, the perturbed metrics and the copied samples on any machine. Submodules: ``rounding``
+(half-up printing, exact decimal means), ``tables`` (paper CSVs, our rows, seeds, layout,
+Markdown/CSV), ``latex`` (booktabs, the paper's bold/underline, group headers), ``compare`` (ours
+beside the paper with the difference), ``detail`` (metrics beyond the paper), ``figures``,
+``heatmap``, ``difference``, ``curve_plots``, ``sample_grid`` (figures), ``robustness`` and
+``format_bias`` (the perturbation studies), ``style`` (shared look) and ``render`` (one protocol's
+outputs, what ``drct tables`` calls).
 """

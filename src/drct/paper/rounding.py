@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 
-def _to_decimal(x: float | int | str | Decimal) -> Decimal:
+def _to_decimal(x: float | str | Decimal) -> Decimal:
     """Decimal of the number as written (``repr`` for floats), not of its binary expansion."""
     if isinstance(x, Decimal):
         return x
@@ -22,7 +22,7 @@ def _to_decimal(x: float | int | str | Decimal) -> Decimal:
     return Decimal(repr(float(x)))
 
 
-def round_half_up(x: float | int | str | Decimal, ndigits: int = 2) -> str:
+def round_half_up(x: float | str | Decimal, ndigits: int = 2) -> str:
     """``x`` rounded half away from zero to ``ndigits`` decimals, as a string (90.785 -> "90.79").
 
     Python's ``round`` and ``format`` round half to even on the binary value, which would print

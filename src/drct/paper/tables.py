@@ -17,6 +17,7 @@ source, each with only its own columns, so no Avg over different column sets sit
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -39,6 +40,10 @@ __all__ = [
     "render_markdown",
     "write_table",
     "blocks",
+    "COLUMN_GROUPS",
+    "RunMetrics",
+    "load_runs",
+    "aggregate_seeds",
 ]
 
 #: Paper tables shipped as package data, with the paper's caption name.
@@ -49,7 +54,20 @@ PAPER_TABLES: dict[str, str] = {
 }
 
 #: Columns that are not generators.
-NON_GENERATOR_COLUMNS: frozenset[str] = frozenset({"source", "method", "DR", "Avg", "notes", "run"})
+NON_GENERATOR_COLUMNS: frozenset[str] = frozenset({"source", "method", "DR", "Avg", "notes", "run", "group", "seed"})
+
+#: The paper's column-group headers (Table 1); Tables 2 and 7 print none.
+COLUMN_GROUPS: dict[str, list[tuple[str, list[str]]]] = {
+    "drct2m_intra": [
+        ("SD Variants", ["LDM", "SDv1.4", "SDv1.5", "SDv2", "SDXL", "SDXL-Refiner"]),
+        ("Turbo Variants", ["SD-Turbo", "SDXL-Turbo"]),
+        ("LCM Variants", ["LCM-SDv1.5", "LCM-SDXL"]),
+        ("ControlNet Variants", ["SDv1-Ctrl", "SDv2-Ctrl", "SDXL-Ctrl"]),
+        ("DR Variants", ["SDv1-DR", "SDv2-DR", "SDXL-DR"]),
+    ],
+    "genimage_intra": [],
+    "drct2m_to_genimage_cross": [],
+}
 
 PAPER_SOURCE = "paper"
 
@@ -131,20 +149,45 @@ def method_label(method: str, backbone_label: str) -> str:
     raise ValueError(f"unknown method {method!r} (expected 'drct' or 'baseline')")
 
 
-def our_rows_from_metrics(
-    metrics_files: Sequence[Path], run_meta: Sequence[dict], column_map: dict[str, str]
-) -> pd.DataFrame:
-    """One table row per metrics.json: method, DR, per-generator ACC (display names), Avg, notes.
+@dataclass(frozen=True)
+class RunMetrics:
+    """One run's metrics.json, labelled for the tables.
 
-    ``run_meta`` entries: ``{"run", "method": "drct"|"baseline", "backbone_label", "dr_label"}``,
-    matched to a metrics file by its ``run``. Generator names are mapped to the paper's display
-    names by ``column_map`` (unmapped names are kept as they are). Generator columns follow
-    ``column_map``'s order (the config's), not the file's: metrics.json is written with sorted
-    keys. Rows keep the order of ``metrics_files``; Avg is over the generators present in that file.
+    ``group``: the run id without its seed, so the seeds of one configuration aggregate into one
+    row. ``columns``: display name -> that generator's metrics dict, in the config's column order.
+    """
+
+    run: str
+    group: str
+    method: str
+    dr: str
+    seed: int | None
+    columns: dict[str, dict]
+    mean: dict
+    bootstrap: dict | None
+
+    @property
+    def label(self) -> str:
+        return self.method if self.dr in ("-", "") else f"{self.method} ({self.dr})"
+
+
+def _group_of(run: str) -> str:
+    return re.sub(r"-seed\d+$", "", run)
+
+
+def load_runs(
+    metrics_files: Sequence[Path], run_meta: Sequence[dict], column_map: dict[str, str]
+) -> list[RunMetrics]:
+    """Read metrics.json files into :class:`RunMetrics`, in file order.
+
+    ``run_meta`` entries: ``{"run", "method": "drct"|"baseline", "backbone_label", "dr_label"}``
+    (optionally ``seed``), matched to a metrics file by its ``run``. Generator names are mapped to
+    the paper's display names by ``column_map`` (unmapped names are kept as they are), ordered as
+    ``column_map`` (the config's order), not as the file (metrics.json has sorted keys).
     """
     meta_by_run = {m["run"]: m for m in run_meta}
     rank = {g: i for i, g in enumerate(column_map)}
-    rows: list[dict] = []
+    runs = []
     for path in metrics_files:
         metrics = json.loads(Path(path).read_text(encoding="utf-8"))
         run = metrics.get("run")
@@ -152,19 +195,72 @@ def our_rows_from_metrics(
             raise KeyError(f"{path}: run {run!r} has no entry in runs meta ({sorted(meta_by_run)})")
         meta = meta_by_run[run]
         dr = (meta.get("dr_label") or "-") if meta["method"] == "drct" else "-"
-        row: dict = {"method": method_label(meta["method"], meta["backbone_label"]), "DR": dr}
-        ordered = sorted(metrics["generators"], key=lambda g: rank.get(g, len(rank)))  # stable for unmapped
-        for generator in ordered:
-            values = metrics["generators"][generator]
+        columns: dict[str, dict] = {}
+        for generator in sorted(metrics["generators"], key=lambda g: rank.get(g, len(rank))):  # stable for unmapped
             column = column_map.get(generator, generator)
-            if column in row:
+            if column in columns:
                 raise ValueError(f"{path}: two generators map to column {column!r}")
-            acc = values.get("acc")
-            row[column] = float("nan") if acc is None else float(acc)
+            columns[column] = metrics["generators"][generator]
+        runs.append(
+            RunMetrics(
+                run=run, group=_group_of(run), method=method_label(meta["method"], meta["backbone_label"]),
+                dr=dr, seed=meta.get("seed"), columns=columns, mean=metrics.get("mean", {}),
+                bootstrap=metrics.get("bootstrap"),
+            )
+        )
+    return runs
+
+
+def _acc(values: dict) -> float:
+    acc = values.get("acc")
+    return float("nan") if acc is None else float(acc)
+
+
+def our_rows_from_metrics(
+    metrics_files: Sequence[Path], run_meta: Sequence[dict], column_map: dict[str, str]
+) -> pd.DataFrame:
+    """One table row per metrics.json: method, DR, per-generator ACC (display names), Avg, notes.
+
+    See :func:`load_runs` for the matching and column order. Rows keep the order of
+    ``metrics_files``; Avg is over the generators present in that file. ``run`` and ``group``
+    columns name the run and its seed-less configuration.
+    """
+    rows: list[dict] = []
+    for r in load_runs(metrics_files, run_meta, column_map):
+        row: dict = {"method": r.method, "DR": r.dr}
+        row.update({column: _acc(values) for column, values in r.columns.items()})
         row["Avg"] = paper_avg(pd.Series(row))
-        row["notes"] = f"run {run}"
+        row["notes"] = f"run {r.run}"
+        row["run"], row["group"] = r.run, r.group
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def aggregate_seeds(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mean rows, std rows): one row per ``group`` (a configuration run at several seeds).
+
+    Cells are the mean over seeds; std is the sample standard deviation (ddof 1), NaN with one
+    seed. Avg is the mean of the seeds' Avgs. Groups keep their order of first appearance; notes
+    name the runs.
+    """
+    if rows.empty or "group" not in rows.columns:
+        return rows.copy(), pd.DataFrame(index=rows.index, columns=rows.columns, dtype=float)
+    numeric = [*generator_columns(rows), "Avg"]
+    means, stds = [], []
+    for group in dict.fromkeys(rows["group"]):
+        part = rows[rows["group"] == group]
+        first = part.iloc[0]
+        mean = {"method": first["method"], "DR": first["DR"], "group": group}
+        std = dict(mean)
+        for col in numeric:
+            values = part[col].astype(float)
+            mean[col] = float(values.mean()) if values.notna().any() else float("nan")
+            std[col] = float(values.std(ddof=1)) if values.notna().sum() > 1 else float("nan")
+        runs = list(part["run"]) if "run" in part.columns else []
+        mean["notes"] = f"run {runs[0]}" if len(runs) == 1 else f"mean ± std over {len(runs)} seeds: runs {', '.join(runs)}"
+        means.append(mean)
+        stds.append(std)
+    return pd.DataFrame(means), pd.DataFrame(stds)
 
 
 def merge_columns(paper_columns: Sequence[str], our_columns: Sequence[str]) -> list[str]:
@@ -221,6 +317,8 @@ def build_table(
             ours_df["notes"] = ""
 
     layout = ["source", "method", "DR", *generators, "Avg", "notes"]
+    if "group" in ours_df.columns:  # which seed-less run configuration a row of ours is
+        layout.append("group")
     parts = [paper_part.reindex(columns=layout)]
     if not ours_df.empty:
         parts.append(ours_df.reindex(columns=layout))
@@ -239,33 +337,48 @@ def blocks(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame, list[str]]]:
     return out
 
 
-def _markdown_grid(rows: pd.DataFrame, gen_cols: list[str]) -> str:
+def cell_text(value: object, std: object = None) -> str:
+    """A printed cell: the value half-up to 2 decimals, ``± std`` when there is one (several seeds)."""
+    text = format_cell(value)
+    if text and std is not None and pd.notna(std):
+        text = f"{text} ± {format_cell(std)}"
+    return text
+
+
+def _std_of(std: pd.DataFrame | None, index, column: str) -> object:
+    if std is None or column not in std.columns or index not in std.index:
+        return None
+    return std.loc[index, column]
+
+
+def _markdown_grid(rows: pd.DataFrame, gen_cols: list[str], std: pd.DataFrame | None = None) -> str:
     """One pipe table: Source, Method, DR, generators, Avg; numbers right-aligned."""
     header = ["Source", "Method", "DR", *gen_cols, "Avg"]
     align = [":---", ":---", ":---", *(["---:"] * (len(gen_cols) + 1))]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    for _, r in rows.iterrows():
+    for index, r in rows.iterrows():
         cells = [str(r["source"]), str(r["method"]), str(r["DR"])]
-        cells += [format_cell(r[c]) for c in [*gen_cols, "Avg"]]
+        cells += [cell_text(r[c], _std_of(std, index, c)) for c in [*gen_cols, "Avg"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(df: pd.DataFrame) -> str:
+def render_markdown(df: pd.DataFrame, std: pd.DataFrame | None = None) -> str:
     """Markdown for a :func:`build_table` frame, numbers rounded half-up to 2 decimals.
 
     One table when every source has the same generator columns (ours directly under the
     paper's, as in the paper); otherwise one table per source, ours first, each with only its columns
     (their Avg then covers different generators and must not share a column). Non-empty
-    ``notes`` follow as a list.
+    ``notes`` follow as a list. ``std`` (same index and columns as ``df``; several seeds) prints
+    ``mean ± std`` cells.
     """
     parts = blocks(df)
     if len({tuple(cols) for _, _, cols in parts}) <= 1:
         cols = parts[0][2] if parts else []
-        body = _markdown_grid(df, cols)
+        body = _markdown_grid(df, cols, std)
     else:  # ours first: they are the subject; the paper after, for reference
         parts = [b for b in parts if b[0] != PAPER_SOURCE] + [b for b in parts if b[0] == PAPER_SOURCE]
-        body = "\n".join(f"**{source}**\n\n{_markdown_grid(rows, cols)}" for source, rows, cols in parts)
+        body = "\n".join(f"**{source}**\n\n{_markdown_grid(rows, cols, std)}" for source, rows, cols in parts)
 
     noted = df[df["notes"].fillna("") != ""] if "notes" in df.columns else df.iloc[0:0]
     if not noted.empty:
@@ -274,23 +387,32 @@ def render_markdown(df: pd.DataFrame) -> str:
     return body
 
 
-def printed_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """The table as printed: numbers as half-up 2-decimal strings, missing cells empty."""
+def printed_frame(df: pd.DataFrame, std: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The table as printed: numbers as half-up 2-decimal strings (``± std`` with several seeds)."""
     out = df.copy().astype(object)
     for col in [*generator_columns(df), "Avg"]:
-        out[col] = [format_cell(v) for v in df[col]]
+        out[col] = [cell_text(v, _std_of(std, i, col)) for i, v in df[col].items()]
     return out.fillna("")
 
 
 def write_table(
-    df: pd.DataFrame, out_md: Path, out_csv: Path, *, title: str | None = None, preamble: str | None = None
+    df: pd.DataFrame,
+    out_md: Path,
+    out_csv: Path,
+    *,
+    title: str | None = None,
+    preamble: str | None = None,
+    std: pd.DataFrame | None = None,
+    appendix: str | None = None,
 ) -> None:
-    """Write the markdown (optional title and preamble) and the printed CSV, each atomically."""
+    """Write the markdown (optional title, preamble and appendix) and the printed CSV, atomically."""
     parts = []
     if title:
         parts.append(f"# {title}\n")
     if preamble:
         parts.append(preamble.strip() + "\n")
-    parts.append(render_markdown(df))
+    parts.append(render_markdown(df, std))
+    if appendix:
+        parts.append(appendix.strip() + "\n")
     atomic_write_text(Path(out_md), "\n".join(parts))
-    write_csv(printed_frame(df), Path(out_csv))
+    write_csv(printed_frame(df, std), Path(out_csv))
