@@ -1,0 +1,110 @@
+"""Metric and plot views of the evaluation outputs, in the folder layout DVC reads.
+
+``dvc metrics show`` and ``dvc plots show`` expand a folder into every file inside it, and an
+evaluation run's folder (``eval/<protocol>/<run>/``) holds predictions and curves beside its
+``metrics.json``: pointed at it, DVC would parse a 100,000-row predictions CSV as a "metric".
+So each run's numbers are also written to folders that hold one kind of file each:
+
+- ``<metrics_dir>/<protocol>/<run>.json``: the numeric fields of ``metrics.json`` (per generator
+  and mean), one row per run in ``dvc metrics show`` and one line per value in ``dvc metrics diff``;
+- ``<plots_dir>/accuracy/<protocol>/<run>.csv``: one row per generator column (in the protocol's
+  order, with its display label), which DVC draws as one bar chart per run, revisions side by side.
+
+The views are derived only from ``metrics.json``; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from drct.io import write_csv, write_json
+
+__all__ = ["ACCURACY_COLUMNS", "accuracy_table", "numeric_view", "view_paths", "write_views"]
+
+#: Columns of an accuracy view; the metric names are those of ``metrics.json``.
+ACCURACY_COLUMNS: tuple[str, ...] = ("generator", "label", "acc", "real_acc", "fake_acc", "auc", "ap")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def numeric_view(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """The finite numbers of a nested mapping, nesting kept; lists, strings and NaN dropped.
+
+    DVC shows every scalar leaf as a metric column; run and protocol names are already in the
+    file's path, and bootstrap intervals (lists) are not metrics DVC can diff.
+    """
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            inner = numeric_view(value)
+            if inner:
+                out[key] = inner
+        elif _is_number(value):
+            out[key] = value
+    return out
+
+
+def accuracy_table(metrics: Mapping[str, Any], columns: Sequence[Mapping[str, str]]) -> pd.DataFrame:
+    """One row per generator column of the protocol, in its order, labelled as in the tables.
+
+    Generators that ``metrics.json`` scores but the protocol does not list (none today) follow in
+    name order, labelled by name, so nothing the evaluation measured is hidden.
+    """
+    generators = metrics.get("generators")
+    if not isinstance(generators, Mapping) or not generators:
+        raise ValueError(f"metrics of run {metrics.get('run')!r} list no generators")
+    labels = {c["generator"]: c.get("label", c["generator"]) for c in columns}
+    order = [g for g in labels if g in generators] + sorted(set(generators) - set(labels))
+    rows = []
+    for name in order:
+        values = generators[name]
+        rows.append({"generator": name, "label": labels.get(name, name),
+                     **{k: values.get(k) for k in ACCURACY_COLUMNS[2:]}})
+    return pd.DataFrame(rows, columns=list(ACCURACY_COLUMNS))
+
+
+def view_paths(protocol: str, run: str, metrics_dir: Path, plots_dir: Path) -> tuple[Path, Path]:
+    """(metric view, accuracy view) of one run under one protocol; the rule declares the same paths."""
+    return metrics_dir / protocol / f"{run}.json", plots_dir / "accuracy" / protocol / f"{run}.csv"
+
+
+def write_views(
+    metrics_files: Iterable[Path],
+    protocols: Sequence[Mapping[str, Any]],
+    metrics_dir: Path,
+    plots_dir: Path,
+) -> list[Path]:
+    """Write both views of every ``metrics.json``; return the paths written.
+
+    Each file names its own run and protocol, so the views cannot be attached to the wrong run
+    whatever order the files come in. A protocol missing from ``protocols`` is an error, not a
+    silently unlabelled table.
+    """
+    by_name = {p["name"]: p for p in protocols}
+    written: list[Path] = []
+    seen: set[tuple[str, str]] = set()
+    for path in metrics_files:
+        metrics = json.loads(Path(path).read_text(encoding="utf-8"))
+        try:
+            run, protocol = metrics["run"], metrics["protocol"]
+        except KeyError as missing:
+            raise ValueError(f"{path}: no {missing} field; is it a `drct metrics` output?") from None
+        if protocol not in by_name:
+            raise ValueError(f"{path}: protocol {protocol!r} is not one of {sorted(by_name)}")
+        if (protocol, run) in seen:
+            raise ValueError(f"{path}: run {run!r} under protocol {protocol!r} given twice")
+        seen.add((protocol, run))
+        metric_path, accuracy_path = view_paths(protocol, run, metrics_dir, plots_dir)
+        view = {key: numeric_view(metrics[key]) for key in ("generators", "mean") if key in metrics}
+        write_json(metric_path, view)
+        write_csv(accuracy_table(metrics, by_name[protocol]["columns"]), accuracy_path)
+        written += [metric_path, accuracy_path]
+    return written
