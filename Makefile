@@ -1,6 +1,7 @@
 # Two commands set up a fresh clone and run it:
 #   make demo   # install into .venv, then run the whole DAG on the embedded demo data
 #   make test   # install into .venv, then run the test suite (includes one full demo DAG)
+#   make report # make demo, then every table and figure in results/demo/report.html
 # Override the interpreter or the torch pair if your machine needs others, e.g.
 #   make demo PYTHON=python3.12 TORCH="torch torchvision"
 
@@ -12,7 +13,7 @@ CORES ?= all
 export PATH := $(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test lint clean-demo
+.PHONY: demo report test lint clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+
+# the whole demo DAG, then every table and figure gathered in one self-contained HTML file
+report: demo
+	$(BIN)/snakemake --report results/demo/report.html
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

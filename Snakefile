@@ -15,15 +15,31 @@ min_version("8.20")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
+
+
+if config["container"]:
+    # one image for every rule (README "Cluster execution"): snakemake --sdm apptainer ...
+
+    container: config["container"]
+
+
 include: "rules/data.smk"
 include: "rules/reconstruct.smk"
 include: "rules/train.smk"
+include: "rules/models.smk"
 include: "rules/evaluate.smk"
+include: "rules/robustness.smk"
 include: "rules/paper.smk"
+include: "rules/dvc.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.paper.input,
+        rules.download.input,
+        rules.dvc_views.output,

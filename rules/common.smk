@@ -6,6 +6,7 @@ data on disk, so `snakemake -n` builds a preset's full DAG before anything is do
 
 import copy
 import json
+import os
 
 from drct.config import (
     active_jobs,
@@ -16,6 +17,9 @@ from drct.config import (
     train_settings,
     validate_config,
 )
+from drct.data.sources import resolve_url
+from drct.training.released_runs import evaluated_jobs, released_checkpoints
+from drct.training.weights import weights_spec
 
 if workflow.overwrite_configfiles:
     # A preset (--configfile presets/X.yaml) is a complete experiment: start from it alone, so no
@@ -38,6 +42,20 @@ LOCK_FILE = (
 )
 RUNS = {run.id: run for run in iter_runs(config)}
 JOBS = active_jobs(config)
+# released checkpoints (training.checkpoints: released): nothing is trained, so only the
+# reconstructions an evaluation protocol scores are computed (rules/models.smk imports the rest)
+RELEASED = released_checkpoints(config)
+if RELEASED:
+    JOBS = evaluated_jobs(config, JOBS)
+WEIGHTS = weights_spec(config, JOBS, released=bool(RELEASED))
+if config["weights"]["hf_home"]:
+    # every job (local, or a Snakemake re-run inside a cluster job) reads the same hub cache
+    os.environ.update(HF_HOME=os.path.abspath(config["weights"]["hf_home"]))
+if config["weights"]["offline"]:
+    os.environ.update(HF_HUB_OFFLINE="1")
+# several GPU jobs on one machine: each drct GPU command locks the GPU(s) it uses
+# (drct.training.gpu_slots; a no-op where Slurm or the user already set CUDA_VISIBLE_DEVICES)
+os.environ.setdefault("DRCT_GPU_LOCK_DIR", os.path.abspath(".snakemake/gpu-locks"))
 SHARDS = config["reconstruction"]["shards"]
 
 
@@ -50,6 +68,7 @@ wildcard_constraints:
     run=r"[^/]+",
     protocol=r"[^/]+",
     model=r"[^/]+",
+    train_set=r"[^/]+",
 
 
 def download_path(name):
@@ -59,8 +78,26 @@ def download_path(name):
 
 def download_url(name):
     download = find(config["downloads"], name, "download")
-    base = config["sources"][download["source"]]["base_url"].rstrip("/")
-    return f"{base}/{download['path']}"
+    return resolve_url(config["sources"][download["source"]], download["path"])
+
+
+def download_source(name):
+    """The download's source entry, as `drct download --source` takes it (without its free-text
+    description: a params change reruns the fetch, and an edited comment must not cost a download).
+    """
+    source = config["sources"][find(config["downloads"], name, "download")["source"]]
+    return {key: value for key, value in source.items() if key != "description"}
+
+
+def download_checks(name):
+    """Published checksums and size of a download as `drct download` flags (hex and integers)."""
+    download = find(config["downloads"], name, "download")
+    flags = [
+        f"--{key} {download[key]}"
+        for key in ("sha256", "md5", "size")
+        if key in download
+    ]
+    return " ".join(flags)
 
 
 def dataset_config(name):
@@ -113,7 +150,17 @@ def train_dir(run_id):
 
 
 def checkpoint_path(run_id):
+    """The checkpoint a run is evaluated with: trained here, or imported from the authors' release."""
+    if RELEASED:
+        return f"{OUT}/released/{RUNS[run_id].backbone}/{run_id}/best.safetensors"
     return f"{train_dir(run_id)}/best.safetensors"
+
+
+def weights_marker():
+    """Jobs that load hub weights wait for the fetch_weights rule when weights.prefetch is on."""
+    if config["weights"]["prefetch"] and WEIGHTS:
+        return [f"{OUT}/weights/record.json"]
+    return []
 
 
 def eval_dir(protocol, run_id):
@@ -142,6 +189,7 @@ def recon_inputs(wc):
     return {
         "manifest": f"{DATA}/{wc.dataset}/manifest.valid.csv",
         "model": demo_model_marker(job["model"]),
+        "weights": weights_marker(),
     }
 
 
@@ -155,11 +203,12 @@ def recon_settings(wc):
 
 
 def paper_inputs(wc):
-    protocol = protocol_config(wc.protocol)
-    return [
-        f"{eval_dir(wc.protocol, run.id)}/metrics.json"
-        for run in runs_for_protocol(config, protocol)
-    ]
+    """Per run of the protocol (config order): metrics.json, roc.csv, pr.csv."""
+    runs = runs_for_protocol(config, protocol_config(wc.protocol))
+    return {
+        name: [f"{eval_dir(wc.protocol, run.id)}/{name}.{ext}" for run in runs]
+        for name, ext in (("metrics", "json"), ("roc", "csv"), ("pr", "csv"))
+    }
 
 
 def paper_spec(wc):
@@ -171,3 +220,127 @@ def paper_spec(wc):
         "columns": protocol["columns"],
         "runs": [run_meta(config, run) for run in runs_for_protocol(config, protocol)],
     }
+
+
+# --- robustness study, format-bias control, sample grid (rules/robustness.smk, evaluate, paper) ---
+
+#: config section of each perturbation study
+STUDY_SECTIONS = {"robustness": "robustness", "format": "format_control"}
+
+
+def study_protocols(study):
+    """Protocols a study runs on; an unknown protocol name stops the workflow with the known ones."""
+    names = config["evaluation"][STUDY_SECTIONS[study]]["protocols"]
+    known = [p["name"] for p in config["evaluation"]["protocols"]]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"evaluation.{STUDY_SECTIONS[study]}.protocols: {unknown} not in evaluation.protocols ({known})"
+        )
+    return names
+
+
+def _number(value):
+    return str(int(value)) if float(value).is_integer() else f"{float(value):g}"
+
+
+def study_perturbations(study):
+    """The study's perturbations as `drct evaluate --perturbations` takes them (jpeg:60, png ...)."""
+    section = config["evaluation"][STUDY_SECTIONS[study]]
+    if study == "format":
+        return [
+            "png" if f == "png" else f"jpeg:{int(f[4:])}" for f in section["formats"]
+        ]
+    specs = [f"jpeg:{_number(q)}" for q in section["jpeg_quality"]]
+    specs += [f"scale:{_number(s)}" for s in section["scale"]]
+    specs += [f"blur:{_number(s)}" for s in section["blur_sigma"]]
+    return specs
+
+
+def perturbed_protocols():
+    """Protocols with any perturbation study, in config order."""
+    wanted = set(study_protocols("robustness")) | set(study_protocols("format"))
+    return [p["name"] for p in config["evaluation"]["protocols"] if p["name"] in wanted]
+
+
+def protocol_perturbations(protocol):
+    """Every perturbation a protocol is scored under (both studies, each once): one job per run."""
+    specs = []
+    for study in ("robustness", "format"):
+        if protocol in study_protocols(study):
+            specs += [s for s in study_perturbations(study) if s not in specs]
+    return specs
+
+
+def perturbed_dir(protocol, run_id):
+    return f"{OUT}/perturbed/{protocol}/{run_id}"
+
+
+def study_inputs(wc):
+    """Inputs of a study's report rule: perturbed metrics and clean metrics per run."""
+    runs = runs_for_protocol(config, protocol_config(wc.protocol))
+    return {
+        "perturbed": [
+            f"{perturbed_dir(wc.protocol, run.id)}/metrics.csv" for run in runs
+        ],
+        "metrics": [f"{eval_dir(wc.protocol, run.id)}/metrics.json" for run in runs],
+    }
+
+
+def study_spec(wc):
+    protocol = protocol_config(wc.protocol)
+    return {
+        "title": protocol.get("title", protocol["name"]),
+        "demo": config["demo"],
+        "runs": [run_meta(config, run) for run in runs_for_protocol(config, protocol)],
+    }
+
+
+def sample_groups(train_set_name):
+    """(group, image generator, reconstruction generator) pairs a train set has: real, fake."""
+    train_set = find(config["training"]["train_sets"], train_set_name, "train set")
+    groups = []
+    for group, image, rec in (
+        ("real", "real", "real_rec"),
+        ("fake", "fake", "fake_rec"),
+    ):
+        if train_set.get(image) and train_set.get(rec):
+            groups.append(
+                {"group": group, "image": train_set[image][0], "rec": train_set[rec][0]}
+            )
+    return groups
+
+
+def sample_sets():
+    """Train sets whose reconstructions give a sample grid (none when samples.pairs is 0)."""
+    if config["evaluation"]["samples"]["pairs"] < 1:
+        return []
+    return [
+        t["name"] for t in config["training"]["train_sets"] if sample_groups(t["name"])
+    ]
+
+
+def paper_targets():
+    """Every output of the paper phase: tables, figures, studies and sample grids."""
+    targets = [
+        f"{OUT}/paper/{p['name']}/table.md" for p in config["evaluation"]["protocols"]
+    ]
+    targets += [f"{OUT}/paper/{p}/robustness.md" for p in study_protocols("robustness")]
+    targets += [f"{OUT}/paper/{p}/format_bias.md" for p in study_protocols("format")]
+    targets += [f"{OUT}/paper/samples/{t}.png" for t in sample_sets()]
+    return targets
+
+
+#: captions of the HTML report (`snakemake --report`), relative to the rule files
+REPORT_CAPTIONS = "../workflow/report"
+
+
+def paper_report(path, caption, category, subcategory="{protocol}", label=None):
+    """A paper output flagged for the HTML report, captioned by workflow/report/<caption>.rst."""
+    return report(
+        path,
+        caption=f"{REPORT_CAPTIONS}/{caption}.rst",
+        category=category,
+        subcategory=subcategory,
+        labels={"protocol": "{protocol}", "output": label or caption},
+    )

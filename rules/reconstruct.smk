@@ -13,6 +13,10 @@ rule build_demo_model:
         f"logs/{EXPERIMENT}/build_demo_model/{{model}}.log",
     conda:
         "../envs/reconstruct.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
     params:
         model_dir=lambda wc: f"{OUT}/models/{wc.model}",
         seed=0,
@@ -31,7 +35,10 @@ rule reconstruct_shard:
         f"logs/{EXPERIMENT}/reconstruct/{{dataset}}/{{output}}/{{split}}/{{shard}}.log",
     conda:
         "../envs/reconstruct.yaml"
+    threads: 4
     resources:
+        mem_mb=32000,
+        runtime=720,
         gpu=1,
     params:
         settings=lambda wc: as_json(recon_settings(wc)),
@@ -62,6 +69,10 @@ rule merge_reconstructions:
         f"logs/{EXPERIMENT}/merge_reconstructions/{{dataset}}/{{output}}/{{split}}.log",
     conda:
         "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     shell:
         "drct merge-manifests --inputs {input.shards:q} --out {output.manifest:q} > {log:q} 2>&1"
 
@@ -77,6 +88,10 @@ rule combine_manifest:
         f"logs/{EXPERIMENT}/combine_manifest/{{dataset}}.log",
     conda:
         "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     shell:
         "drct combine --dataset {input.dataset:q} --reconstructions {input.reconstructions:q} "
         "--out {output.manifest:q} > {log:q} 2>&1"

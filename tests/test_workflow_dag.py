@@ -44,35 +44,88 @@ def job_counts(*args: str, directory: Path = ROOT) -> dict[str, int]:
     return counts
 
 
-# The demo: 1 archive, 2 datasets; 3 reconstruction jobs (real train, FLUX train, real test) x 2 shards;
+# The demo: 1 archive, 2 datasets (each: prepare, validate, data_report = test manifest + format
+#   report); 3 reconstruction jobs (real train, FLUX train, real test) x 2 shards;
 #   runs = (drct + baseline) x 2 backbones = 4, each scored under 2 protocols.
 DEMO = {
     "build_demo_model": 1, "fetch_archive": 1, "prepare_dataset": 2, "validate_dataset": 2,
-    "combine_manifest": 2, "reconstruct_shard": 6, "merge_reconstructions": 3, "train_run": 4,
-    "predict": 8, "metrics": 8, "tables": 2, "all": 1, "total": 40,
+    "data_report": 2, "combine_manifest": 2, "reconstruct_shard": 6, "merge_reconstructions": 3,
+    "train_run": 4, "predict": 8, "metrics": 8, "tables": 2, "all": 1, "total": 42,
+}
+# Paper outputs (issue 6), by hand from config.yaml: robustness and the format control both on
+#   [intra], scored together in one job per run -> 4 predict_perturbed, 4 perturbed_metrics, one
+#   robustness and one format_bias report; the one train set (sdv1) has real_rec and fake_rec ->
+#   1 samples, 1 sample_grid. 42 + 4 + 4 + 1 + 1 + 1 + 1 = 54.
+DEMO = {
+    **DEMO, "predict_perturbed": 4, "perturbed_metrics": 4, "robustness": 1, "format_bias": 1,
+    "samples": 1, "sample_grid": 1, "total": 54,
 }
 # Worked out from the presets, not from the code under test:
 # drct2m_intra: 2 COCO + 16 subsets + 2 fake_rec archives = 20 fetches (pretrained.zip is optional);
+#   one dataset: 1 prepare, 1 validate, 1 data_report (never one job per image);
 #   runs = (sdv1: drct + baseline, sdv2: drct) x 2 backbones x 1 seed = 6; one protocol.
 DRCT2M_INTRA = {
-    "fetch_archive": 20, "prepare_dataset": 1, "validate_dataset": 1, "combine_manifest": 1,
-    "train_run": 6, "predict": 6, "metrics": 6, "tables": 1, "all": 1, "total": 43,
+    "fetch_archive": 20, "prepare_dataset": 1, "validate_dataset": 1, "data_report": 1,
+    "combine_manifest": 1, "train_run": 6, "predict": 6, "metrics": 6, "tables": 1, "all": 1,
+    "total": 44,
+}
+# + robustness [intra] and format control [intra], one perturbed job per run: 6 predict_perturbed,
+#   6 perturbed_metrics, 1 robustness, 1 format_bias; train sets sdv1 and sdv2 both have real_rec
+#   and fake_rec -> 2 samples, 2 sample grids. 44 + 6 + 6 + 1 + 1 + 2 + 2 = 62.
+DRCT2M_INTRA = {
+    **DRCT2M_INTRA, "predict_perturbed": 6, "perturbed_metrics": 6, "robustness": 1,
+    "format_bias": 1, "samples": 2, "sample_grid": 2, "total": 62,
 }
 # genimage_intra: 8 subset archives; 2 reconstruction jobs x 64 shards; runs = 2 methods x 2 backbones.
 GENIMAGE_INTRA = {
-    "fetch_archive": 8, "prepare_dataset": 1, "validate_dataset": 1, "reconstruct_shard": 128,
-    "merge_reconstructions": 2, "combine_manifest": 1, "train_run": 4, "predict": 4, "metrics": 4,
-    "tables": 1, "all": 1, "total": 155,
+    "fetch_archive": 8, "prepare_dataset": 1, "validate_dataset": 1, "data_report": 1,
+    "reconstruct_shard": 128, "merge_reconstructions": 2, "combine_manifest": 1, "train_run": 4,
+    "predict": 4, "metrics": 4, "tables": 1, "all": 1, "total": 156,
 }
-# drct2m_to_genimage: 20 + 8 archives, 2 datasets; the 6 DRCT-2M runs scored under intra and cross.
+# + robustness and format control on [intra], one perturbed job per run (4) -> 4 + 4 jobs, 2
+#   reports; one train set with reconstructions -> 1 samples, 1 grid. 156 + 4 + 4 + 1 + 1 + 1 + 1 = 168.
+GENIMAGE_INTRA = {
+    **GENIMAGE_INTRA, "predict_perturbed": 4, "perturbed_metrics": 4, "robustness": 1,
+    "format_bias": 1, "samples": 1, "sample_grid": 1, "total": 168,
+}
+# drct2m_to_genimage: 20 + 8 archives, 2 datasets (each: prepare, validate, data_report);
+#   the 6 DRCT-2M runs scored under intra and cross.
 DRCT2M_TO_GENIMAGE = {
-    "fetch_archive": 28, "prepare_dataset": 2, "validate_dataset": 2, "combine_manifest": 2,
-    "train_run": 6, "predict": 12, "metrics": 12, "tables": 2, "all": 1, "total": 67,
+    "fetch_archive": 28, "prepare_dataset": 2, "validate_dataset": 2, "data_report": 2,
+    "combine_manifest": 2, "train_run": 6, "predict": 12, "metrics": 12, "tables": 2, "all": 1,
+    "total": 69,
+}
+# + robustness on [intra] and format control on [intra, cross]: one perturbed job per protocol and
+#   run -> 6 + 6 = 12 predict_perturbed, 12 perturbed_metrics, 1 robustness, 2 format_bias;
+#   sdv1, sdv2 -> 2 samples, 2 grids. 69 + 12 + 12 + 1 + 2 + 2 + 2 = 100.
+DRCT2M_TO_GENIMAGE = {
+    **DRCT2M_TO_GENIMAGE, "predict_perturbed": 12, "perturbed_metrics": 12, "robustness": 1,
+    "format_bias": 2, "samples": 2, "sample_grid": 2, "total": 100,
 }
 # drct2m_intra with recompute: 7 jobs (sdv1 real train/test + sd1.4 fake-rec, sdv2 the same, sdxl real test)
 # x 64 shards = 448 shards, 7 merges; everything else as published.
 DRCT2M_INTRA_RECOMPUTE = {
-    **DRCT2M_INTRA, "reconstruct_shard": 448, "merge_reconstructions": 7, "total": 43 + 448 + 7,
+    **DRCT2M_INTRA, "reconstruct_shard": 448, "merge_reconstructions": 7, "total": 62 + 448 + 7,
+}
+
+
+# DVC views (issue 5, rules/dvc.smk, part of `all`): one `dvc_views` job per experiment writes each
+#   run's metrics and per-generator accuracy where DVC reads them, whatever the number of runs:
+#   +1 job in the demo and in every preset.
+for _expected in (DEMO, DRCT2M_INTRA, GENIMAGE_INTRA, DRCT2M_TO_GENIMAGE, DRCT2M_INTRA_RECOMPUTE):
+    _expected["dvc_views"] = 1
+    _expected["total"] += 1
+
+# eval_released (issue 7, released checkpoints, nothing trained), by hand from the preset:
+#   fetches: COCO val2017 + 16 DRCT-2M subsets + pretrained.zip + 8 GenImage subsets = 26;
+#   2 datasets (drct2m-test, genimage): prepare, validate, data_report, combine each;
+#   runs = 3 train sets (sdv1, sdv2, genimage-sdv14; drct only) x 2 backbones = 6 import_released;
+#   predictions: intra 4 (sdv1, sdv2) + cross 4 (sdv1, sdv2) + genimage_intra 2 = 10, metrics 10;
+#   3 tables; no reconstruction (the GenImage jobs are training-only, left out), no studies or samples;
+#   26 + 8 + 6 + 10 + 10 + 3 + dvc_views 1 + all 1 = 65.
+EVAL_RELEASED = {
+    "fetch_archive": 26, "prepare_dataset": 2, "validate_dataset": 2, "data_report": 2, "combine_manifest": 2,
+    "import_released": 6, "predict": 10, "metrics": 10, "tables": 3, "dvc_views": 1, "all": 1, "total": 65,
 }
 
 
@@ -82,6 +135,7 @@ DRCT2M_INTRA_RECOMPUTE = {
         ("drct2m_intra", DRCT2M_INTRA),
         ("genimage_intra", GENIMAGE_INTRA),
         ("drct2m_to_genimage", DRCT2M_TO_GENIMAGE),
+        ("eval_released", EVAL_RELEASED),
     ],
 )
 def test_preset_dag_job_counts(preset: str, expected: dict[str, int]) -> None:

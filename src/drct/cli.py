@@ -44,17 +44,52 @@ def _set_threads(threads: int | None) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> None:
+    from drct.data.acquire import acquire
     from drct.data.download import fetch_locked
 
-    digest = fetch_locked(
-        args.url, Path(args.out), Path(args.lock), args.key, sha256=args.sha256 or None, size=args.size
+    if (args.url is None) == (args.source is None):
+        raise SystemExit("give either --url, or --source with --path")
+    if args.source is not None:
+        if not args.path:
+            raise SystemExit("--source needs --path (the archive's path within the source)")
+        digest = acquire(
+            args.source, args.path, Path(args.out), Path(args.lock), args.key,
+            sha256=args.sha256 or None, md5=args.md5 or None, size=args.size,
+        )
+    else:
+        digest = fetch_locked(
+            args.url, Path(args.out), Path(args.lock), args.key, sha256=args.sha256 or None,
+            size=args.size, md5=args.md5 or None,
+        )
+    log.info("%s -> %s (sha256 %s)", args.url or args.path, args.out, digest)
+
+
+def cmd_list_source(args: argparse.Namespace) -> None:
+    from drct.data.listing import ensure_listing
+    from drct.data.sources import Source
+
+    source = Source.from_config(args.source)
+    if source.type != "modelscope":
+        raise SystemExit("only modelscope sources have a hub listing")
+    if args.listing:
+        import dataclasses
+
+        source = dataclasses.replace(source, listing=args.listing)
+    listing = ensure_listing(source, refresh=args.refresh)
+    for path, entry in listing.files.items():
+        print(f"{path}\t{entry.get('size')}\t{entry.get('sha256') or ''}")
+
+
+def cmd_data_report(args: argparse.Namespace) -> None:
+    from drct.data.report import write_data_report
+
+    write_data_report(
+        Path(args.manifest), Path(args.quarantine), args.layout, Path(args.out_test),
+        Path(args.out_csv), Path(args.out_md), real_generator=args.real_generator,
     )
-    log.info("%s -> %s (sha256 %s)", args.url, args.out, digest)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    import yaml
-
     from drct.data.prepare import prepare_dataset
 
     spec = args.spec
@@ -62,7 +97,10 @@ def cmd_prepare(args: argparse.Namespace) -> None:
         raise SystemExit(f"--archives: got {len(args.archives)} files for {len(spec['archives'])} archives in the spec")
     expected = None
     if spec.get("expected_counts"):
-        expected = yaml.safe_load(Path(spec["expected_counts"]).read_text(encoding="utf-8"))
+        from drct.config import PROJECT_ROOT
+        from drct.data.counts import load_expected_counts, resolve_counts_path
+
+        expected = load_expected_counts(resolve_counts_path(spec["expected_counts"], PROJECT_ROOT))
     manifest = prepare_dataset(
         [Path(a) for a in args.archives],
         spec["name"],
@@ -153,65 +191,176 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    import os
+
     from drct.training.loop import train
     from drct.training.settings import TrainSettings
 
-    _set_threads(args.threads)
     settings = TrainSettings.from_dict(args.settings)
-    summary = train(Path(args.manifest), Path(args.out_dir), settings)
+    if args.nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
+        from drct.training.distributed import relaunch_under_torchrun
+
+        argv = ["train", "--manifest", args.manifest, "--settings", json.dumps(args.settings), "--out-dir", args.out_dir]
+        if args.threads:
+            argv += ["--threads", str(max(1, args.threads // args.nproc_per_node))]
+        if args.no_resume:
+            argv.append("--no-resume")
+        status = relaunch_under_torchrun(args.nproc_per_node, argv)
+        if status:
+            raise SystemExit(f"torchrun with {args.nproc_per_node} processes failed (exit status {status})")
+        return
+    _set_threads(args.threads)
+    summary = train(Path(args.manifest), Path(args.out_dir), settings, resume=not args.no_resume)
     log.info("training finished: %s", json.dumps(summary, default=str))
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    from drct.evaluation.predict import predict
+def cmd_import_released(args: argparse.Namespace) -> None:
+    from drct.training.authors import import_released
+    from drct.training.settings import TrainSettings
+
+    record = import_released(
+        Path(args.source), Path(args.out), TrainSettings.from_dict(args.settings), member=args.member or None
+    )
+    log.info("imported %s: %s", args.out, json.dumps(record["imported_from"]))
+
+
+def cmd_fetch_weights(args: argparse.Namespace) -> None:
+    from drct.training.weights import fetch_all
+
+    fetch_all(args.spec, Path(args.out))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from drct.serve.predict import predict_paths
 
     _set_threads(args.threads)
-    predict(
-        Path(args.checkpoint),
-        Path(args.manifest),
-        Path(args.out),
-        split=args.split,
-        generators=args.generators or None,
-        batch_size=args.batch_size,
-        device=args.device,
+    frame = predict_paths(
+        Path(args.checkpoint), args.paths, Path(args.out), batch_size=args.batch_size, device=args.device,
+        num_workers=args.workers, threshold=args.threshold, progress=not args.no_progress,
     )
+    if (frame["status"] == "ok").sum() == 0:
+        raise SystemExit("no image could be read; see the warnings above")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from drct.evaluation.perturb import parse_perturbation
+    from drct.evaluation.predict import predict, predict_perturbed
+
+    _set_threads(args.threads)
+    common = dict(split=args.split, generators=args.generators or None, batch_size=args.batch_size, device=args.device)
+    if args.perturbations:
+        perturbations = [parse_perturbation(p) for p in args.perturbations]
+        predict_perturbed(Path(args.checkpoint), Path(args.manifest), Path(args.out), perturbations, **common)
+    else:
+        predict(Path(args.checkpoint), Path(args.manifest), Path(args.out), **common)
 
 
 def cmd_metrics(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from drct.evaluation.metrics import json_ready, protocol_metrics
-    from drct.io import write_json
+    from drct.evaluation.bootstrap import BootstrapSettings
+    from drct.evaluation.metrics import json_ready
+    from drct.evaluation.summary import protocol_summary
+    from drct.io import write_csv, write_json
 
     protocol = args.protocol
     predictions = pd.read_csv(args.predictions)
-    result = protocol_metrics(
-        predictions,
-        [c["generator"] for c in protocol["columns"]],
-        real_source=protocol["real_source"],
-        real_generator=protocol.get("real_generator"),
-    )
-    result = {"run": args.run, "protocol": protocol["name"], **result}
+    result, roc, pr = protocol_summary(predictions, protocol, args.run, BootstrapSettings.from_dict(args.bootstrap))
     write_json(Path(args.out), json_ready(result))
-    log.info("mean ACC %.2f over %d generators", result["mean"]["acc"], len(result["generators"]))
+    if args.roc:
+        write_csv(roc, Path(args.roc))
+    if args.pr:
+        write_csv(pr, Path(args.pr))
+    low, high = result["mean"]["acc_ci"]
+    log.info(
+        "mean ACC %.2f (95%% CI %.2f-%.2f) over %d generators", result["mean"]["acc"], low, high, len(result["generators"])
+    )
+
+
+def cmd_perturbed_metrics(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from drct.evaluation.summary import perturbed_summary
+    from drct.io import write_csv
+
+    table = perturbed_summary(pd.read_csv(args.predictions), args.protocol)
+    table.insert(0, "run", args.run)
+    write_csv(table, Path(args.out))
+    log.info("%d perturbations x %d columns -> %s", table["perturbation"].nunique(), table["generator"].nunique(), args.out)
+
+
+def cmd_samples(args: argparse.Namespace) -> None:
+    from drct.evaluation.samples import copy_samples
+
+    copy_samples(Path(args.manifest), args.groups, Path(args.out_dir), split=args.split, n=args.n)
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
-    from drct.paper.render import render_protocol
+    from drct.paper.render import render_paper
 
     spec = args.spec
-    paths = render_protocol(
+    paths = render_paper(
         paper_table=spec["paper_table"],
         metrics_files=[Path(p) for p in args.metrics],
+        roc_files=[Path(p) for p in args.roc],
+        pr_files=[Path(p) for p in args.pr],
         runs_meta=spec["runs"],
         column_map={c["generator"]: c["label"] for c in spec["columns"]},
         demo=spec["demo"],
         out_dir=Path(args.out_dir),
         title=spec["title"],
-        stem="table",
     )
     for path in paths:
         log.info("wrote %s", path)
+
+
+def cmd_perturbation_report(args: argparse.Namespace) -> None:
+    from drct.paper.format_bias import render_format_bias
+    from drct.paper.robustness import render_robustness
+
+    from drct.evaluation.perturb import parse_perturbation
+
+    spec = args.spec
+    render = render_robustness if args.study == "robustness" else render_format_bias
+    only = [parse_perturbation(p).id for p in args.only] if args.only else None
+    paths = render(
+        [Path(p) for p in args.perturbed], [Path(p) for p in args.metrics], spec["runs"],
+        Path(args.out_dir), spec["title"], spec["demo"], only=only,
+    )
+    for path in paths:
+        log.info("wrote %s", path)
+
+
+def cmd_sample_grid(args: argparse.Namespace) -> None:
+    from drct.paper.sample_grid import sample_grid
+
+    sample_grid(Path(args.samples), Path(args.out_png), Path(args.out_pdf) if args.out_pdf else None, args.title)
+
+
+# --- DVC ------------------------------------------------------------------------------------------
+
+
+def cmd_dvc_views(args: argparse.Namespace) -> None:
+    from drct.tracking.views import write_views
+
+    paths = write_views([Path(p) for p in args.metrics], args.protocols, Path(args.metrics_dir), Path(args.plots_dir))
+    log.info("wrote %d metric and plot views", len(paths))
+
+
+def cmd_check_workspace(args: argparse.Namespace) -> None:
+    from drct.config import load_yaml
+    from drct.tracking.workspace import foreign_entries
+
+    config = load_yaml(args.config)
+    foreign = foreign_entries(config, Path(args.data_dir), Path(args.downloads_dir))
+    if foreign:
+        listed = "\n  - ".join(str(p) for p in foreign)
+        raise SystemExit(
+            f"this workspace holds data that {args.config} (experiment {config.get('experiment')!r}) does not "
+            f"define:\n  - {listed}\nDVC would record them in this experiment's dvc.lock. Run each experiment "
+            "in its own clone (README, 'Versioning with DVC'), or move these folders away."
+        )
+    log.info("workspace holds only the data of experiment %r", config.get("experiment"))
 
 
 # --- parser ---------------------------------------------------------------------------------------
@@ -228,12 +377,30 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("download", cmd_download, "Fetch one archive: resumable, retried, checksum-verified, recorded in a lock file.")
-    p.add_argument("--url", required=True, help="http(s):// or file: URL")
+    p.add_argument("--url", default=None, help="http(s):// or file: URL (or use --source and --path)")
+    p.add_argument("--source", type=_json_arg, default=None,
+                   help="the source's config entry (JSON or @file): base_url, type, dataset, revision, listing")
+    p.add_argument("--path", default=None, help="the archive's path within --source")
     p.add_argument("--out", required=True, help="destination file")
     p.add_argument("--key", required=True, help="name of this archive in the lock file")
     p.add_argument("--lock", default="workflow/data.lock.json", help="lock file with recorded checksums")
-    p.add_argument("--sha256", default="", help="published checksum (wins over the lock file)")
+    p.add_argument("--sha256", default="", help="published checksum (must agree with the lock file)")
+    p.add_argument("--md5", default="", help="published md5 (e.g. COCO's), checked on top of sha256")
     p.add_argument("--size", type=int, default=None, help="expected size in bytes")
+
+    p = add("list-source", cmd_list_source, "Fetch (or show) the recorded hub file listing of a ModelScope source.")
+    p.add_argument("--source", type=_json_arg, required=True, help="the source's config entry (JSON or @file)")
+    p.add_argument("--listing", default=None, help="listing file (default: the source's `listing`)")
+    p.add_argument("--refresh", action="store_true", help="ask the hub again and record changes")
+
+    p = add("data-report", cmd_data_report, "Test-set manifest with hashes, and the real/fake format mix per subset.")
+    p.add_argument("--manifest", required=True, help="the dataset's valid manifest")
+    p.add_argument("--quarantine", required=True, help="the dataset's quarantine list")
+    p.add_argument("--layout", required=True, choices=["drct2m", "genimage"])
+    p.add_argument("--real-generator", default="real", help="drct2m layout: the shared real generator")
+    p.add_argument("--out-test", required=True, help="test manifest CSV")
+    p.add_argument("--out-csv", required=True, help="format report CSV")
+    p.add_argument("--out-md", required=True, help="format report Markdown")
 
     p = add("prepare", cmd_prepare, "Extract a dataset's archives safely, normalise its layout, write its manifest.")
     p.add_argument("--spec", type=_json_arg, required=True, help="the dataset's config entry (JSON or @file)")
@@ -280,6 +447,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_json_arg, required=True, help="TrainSettings (JSON or @file)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--nproc-per-node", type=int, default=1,
+                   help="processes (GPUs) for DDP: relaunches itself under torchrun; --settings batch_size is global")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT_DIR/resume/ holds a state")
+
+    p = add("import-released", cmd_import_released,
+            "Convert one of the authors' released checkpoints (.pth, or a member of pretrained.zip) into ours.")
+    p.add_argument("--source", required=True, help="the .pth/.safetensors file, or pretrained.zip with --member")
+    p.add_argument("--member", default="", help="path of the checkpoint inside the zip")
+    p.add_argument("--settings", type=_json_arg, required=True,
+                   help="TrainSettings describing the network (JSON or @file; model_name, embedding_dim...)")
+    p.add_argument("--out", required=True, help="our checkpoint (.safetensors; its .json sidecar is written beside it)")
+
+    p = add("fetch-weights", cmd_fetch_weights,
+            "Fetch every model's weights into the hub cache (HF_HOME) ahead of offline jobs; record revisions and sha256.")
+    p.add_argument("--spec", type=_json_arg, required=True, help="list of {name, kind, model, revision} (JSON or @file)")
+    p.add_argument("--out", required=True, help="the record (JSON)")
+
+    p = add("predict", cmd_predict, "P(fake) for image files and folders: CSV or JSON, unreadable images listed.")
+    p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
+    p.add_argument("--checkpoint", required=True, help="our .safetensors checkpoint (trained or imported)")
+    p.add_argument("--out", required=True, help="predictions file: .csv or .json")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threshold", type=float, default=0.5, help="fake when P(fake) is above this")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = add("evaluate", cmd_evaluate, "Score test images with a checkpoint: per-image P(fake).")
     p.add_argument("--checkpoint", required=True)
@@ -289,18 +483,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--perturbations", nargs="*", default=[],
+        help="score under each (jpeg:Q, scale:S, blur:SIGMA, png) into one long CSV; default: unperturbed",
+    )
     p.add_argument("--out", required=True, help="predictions CSV")
 
-    p = add("metrics", cmd_metrics, "Per-generator ACC, real/fake ACC, AUC and AP from saved predictions.")
+    p = add("metrics", cmd_metrics, "Per-generator ACC, real/fake ACC, AUC, AP, oracle ACC, bootstrap CIs, curves.")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--protocol", type=_json_arg, required=True, help="the protocol's config entry")
+    p.add_argument("--run", required=True)
+    p.add_argument("--bootstrap", type=_json_arg, default=None, help="BootstrapSettings: replicates, level, seed")
+    p.add_argument("--roc", default=None, help="write the ROC curve points here (CSV)")
+    p.add_argument("--pr", default=None, help="write the precision-recall curve points here (CSV)")
+    p.add_argument("--out", required=True)
+
+    p = add("perturbed-metrics", cmd_perturbed_metrics, "Metrics per perturbation and column from perturbed predictions.")
     p.add_argument("--predictions", required=True)
     p.add_argument("--protocol", type=_json_arg, required=True, help="the protocol's config entry")
     p.add_argument("--run", required=True)
     p.add_argument("--out", required=True)
 
-    p = add("tables", cmd_tables, "Paper-layout table and accuracy figure, ours beside the paper's.")
-    p.add_argument("--spec", type=_json_arg, required=True)
-    p.add_argument("--metrics", nargs="+", required=True)
+    p = add("samples", cmd_samples, "Copy a few image/reconstruction pairs for the sample grid.")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--groups", type=_json_arg, required=True, help='[{"group": "real", "image": G, "rec": G}, ...]')
+    p.add_argument("--split", default="train")
+    p.add_argument("-n", type=int, default=3, help="pairs per group")
     p.add_argument("--out-dir", required=True)
+
+    p = add("tables", cmd_tables, "Paper-layout tables and figures, ours beside the paper's (no torch).")
+    p.add_argument("--spec", type=_json_arg, required=True)
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json per run")
+    p.add_argument("--roc", nargs="+", required=True, help="roc.csv per run, in the order of --metrics")
+    p.add_argument("--pr", nargs="+", required=True, help="pr.csv per run, in the order of --metrics")
+    p.add_argument("--out-dir", required=True)
+
+    p = add("perturbation-report", cmd_perturbation_report, "Robustness or format-bias table and figure (no torch).")
+    p.add_argument("--study", required=True, choices=["robustness", "format"])
+    p.add_argument("--spec", type=_json_arg, required=True, help='{"title", "demo", "runs"}')
+    p.add_argument("--perturbed", nargs="+", required=True, help="perturbed metrics CSV per run")
+    p.add_argument("--metrics", nargs="+", required=True, help="clean metrics.json per run")
+    p.add_argument("--only", nargs="*", default=[], help="only these perturbations (jpeg:60, png ...); default all")
+    p.add_argument("--out-dir", required=True)
+
+    p = add("sample-grid", cmd_sample_grid, "Real / real-rec / fake / fake-rec grid from copied samples (no torch).")
+    p.add_argument("--samples", required=True, help="folder with samples.csv")
+    p.add_argument("--title", default="")
+    p.add_argument("--out-png", required=True)
+    p.add_argument("--out-pdf", default=None)
+
+    p = add("dvc-views", cmd_dvc_views, "Per-run metric and accuracy files in the folders DVC reads (no torch).")
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json per run and protocol")
+    p.add_argument("--protocols", type=_json_arg, required=True, help="evaluation.protocols (JSON or @file)")
+    p.add_argument("--metrics-dir", required=True, help="writes <protocol>/<run>.json here")
+    p.add_argument("--plots-dir", required=True, help="writes accuracy/<protocol>/<run>.csv here")
+
+    p = add("check-workspace", cmd_check_workspace,
+            "Fail if the shared data folders hold datasets or downloads the config does not define.")
+    p.add_argument("--config", default="config.yaml")
+    p.add_argument("--data-dir", default="results/data")
+    p.add_argument("--downloads-dir", default="results/downloads")
     return parser
 
 
@@ -311,8 +553,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command in GPU_COMMANDS:
+        from drct.training.gpu_slots import claim_gpus
+
+        claim_gpus(getattr(args, "nproc_per_node", 1))  # no-op unless DRCT_GPU_LOCK_DIR is set
     args.func(args)
     return 0
+
+
+#: commands that run on a GPU: under the local multi-GPU profile each locks the GPU(s) it uses
+GPU_COMMANDS = frozenset({"train", "evaluate", "predict", "reconstruct"})
 
 
 if __name__ == "__main__":
