@@ -87,6 +87,9 @@ def load_perturbed(
                       "acc": mean["acc"], "real_acc": mean["real_acc"], "fake_acc": mean["fake_acc"],
                       "auc": mean.get("auc")})
     frame = pd.DataFrame(parts)
+    if only is not None:  # conditions in the config's order (clean first)
+        rank = {name: i for i, name in enumerate(["clean", *only])}
+        frame = frame.sort_values("perturbation", key=lambda p: p.map(rank), kind="stable")
     # baselines first, as the paper's tables (and our other figures: one colour per method throughout)
     return frame.sort_values("DR", key=lambda dr: dr.ne("-"), kind="stable").reset_index(drop=True)
 
