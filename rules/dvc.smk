@@ -33,9 +33,18 @@ for _backbone in config["training"]["backbones"]:
 
 
 rule dvc_views:
-    """Each run's metrics and per-generator accuracy in folders of one file kind, as DVC reads them."""
+    """Each run's metrics, per-generator accuracy and ROC points in folders of one file kind, as DVC reads them."""
     input:
-        metrics=rules.evaluate.input,
+        metrics=[
+            f"{eval_dir(p['name'], run.id)}/metrics.json"
+            for p in config["evaluation"]["protocols"]
+            for run in runs_for_protocol(config, p)
+        ],
+        roc=[
+            f"{eval_dir(p['name'], run.id)}/roc.csv"
+            for p in config["evaluation"]["protocols"]
+            for run in runs_for_protocol(config, p)
+        ],
     output:
         metrics=[
             f"{OUT}/metrics/{p['name']}/{run.id}.json"
@@ -44,6 +53,11 @@ rule dvc_views:
         ],
         accuracy=[
             f"{OUT}/plots/accuracy/{p['name']}/{run.id}.csv"
+            for p in config["evaluation"]["protocols"]
+            for run in runs_for_protocol(config, p)
+        ],
+        roc=[
+            f"{OUT}/plots/roc/{p['name']}/{run.id}.csv"
             for p in config["evaluation"]["protocols"]
             for run in runs_for_protocol(config, p)
         ],
@@ -60,5 +74,5 @@ rule dvc_views:
         metrics_dir=lambda wc: f"{OUT}/metrics",
         plots_dir=lambda wc: f"{OUT}/plots",
     shell:
-        "drct dvc-views --metrics {input.metrics:q} --protocols {params.protocols:q} "
+        "drct dvc-views --metrics {input.metrics:q} --roc {input.roc:q} --protocols {params.protocols:q} "
         "--metrics-dir {params.metrics_dir:q} --plots-dir {params.plots_dir:q} > {log:q} 2>&1"

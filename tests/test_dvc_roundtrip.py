@@ -127,7 +127,11 @@ def test_metrics_and_plots_show_every_run_per_generator(first: tuple[Path, str])
         charts += len(expected)
     plots = json.loads(run(clone, "dvc", "plots", "show", "--json").stdout)
     assert not plots.get("errors"), plots.get("errors")
-    assert len(plots["data"]) == charts  # one accuracy chart per run and protocol
+    assert len(plots["data"]) == 2 * charts  # an accuracy chart and a ROC chart per run and protocol
+    roc = [p for p in plots["data"] if "/plots/roc/" in p]
+    assert len(roc) == charts
+    points = plots["data"][roc[0]][0]["content"]["data"]["values"]
+    assert {"fpr", "tpr", "label", "point"} <= set(points[0])
     assert "Data and pipelines are up to date." in output(run(clone, "dvc", "status"))
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from drct.cli import main
-from drct.tracking.views import ACCURACY_COLUMNS, accuracy_table, numeric_view, write_views
+from drct.tracking.views import ACCURACY_COLUMNS, ROC_COLUMNS, accuracy_table, numeric_view, roc_table, write_views
 from drct.tracking.workspace import foreign_entries
 
 PROTOCOLS = [
@@ -73,6 +73,41 @@ def test_views_are_named_by_the_run_and_protocol_each_file_states(tmp_path: Path
                                         "fake_acc": 110.0, "auc": 0.5, "ap": 0.6}]
 
 
+def _roc() -> pd.DataFrame:
+    """ROC points as `drct metrics` writes them: per generator, in curve order; end points lack a threshold."""
+    return pd.DataFrame({
+        "generator": ["sd", "sd", "sd", "flux", "flux"],
+        "fpr": [0.0, 0.0, 1.0, 0.0, 1.0],
+        "tpr": [0.0, 0.5, 1.0, 0.0, 1.0],
+        "threshold": [math.nan, 0.7, 0.1, math.nan, 0.2],
+    })
+
+
+def test_roc_table_labels_and_ranks_each_curve_in_protocol_order() -> None:
+    table = roc_table(_roc(), PROTOCOLS[0]["columns"])
+    assert list(table.columns) == list(ROC_COLUMNS)
+    assert list(table["generator"]) == ["flux", "flux", "sd", "sd", "sd"]
+    assert list(table["label"]) == ["FLUX", "FLUX", "SD", "SD", "SD"]
+    assert list(table["point"]) == [0, 1, 0, 1, 2]
+    assert list(table["tpr"]) == [0.0, 1.0, 0.0, 0.5, 1.0]  # each curve keeps its order
+
+
+def test_roc_table_refuses_other_tables() -> None:
+    with pytest.raises(ValueError, match="lacks columns"):
+        roc_table(pd.DataFrame({"generator": ["sd"], "recall": [1.0]}), PROTOCOLS[0]["columns"])
+
+
+def test_roc_views_pair_with_the_metrics_files(tmp_path: Path) -> None:
+    metrics, roc = tmp_path / "metrics.json", tmp_path / "roc.csv"
+    metrics.write_text(json.dumps(_metrics("r", "intra", {"flux": _gen(70.0), "sd": _gen(60.0)})))
+    _roc().to_csv(roc, index=False)
+    write_views([metrics], PROTOCOLS, tmp_path / "m", tmp_path / "p", roc_files=[roc])
+    written = pd.read_csv(tmp_path / "p/roc/intra/r.csv")
+    assert list(written["label"]) == ["FLUX", "FLUX", "SD", "SD", "SD"]
+    with pytest.raises(ValueError, match="one per run"):
+        write_views([metrics], PROTOCOLS, tmp_path / "m", tmp_path / "p", roc_files=[roc, roc])
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -97,11 +132,13 @@ def test_views_refuse_the_same_run_twice(tmp_path: Path) -> None:
 
 
 def test_dvc_views_command(tmp_path: Path) -> None:
-    path = tmp_path / "metrics.json"
-    path.write_text(json.dumps(_metrics("r", "intra", {"flux": _gen(70.0)})))
-    assert main(["dvc-views", "--metrics", str(path), "--protocols", json.dumps(PROTOCOLS),
+    path, roc = tmp_path / "metrics.json", tmp_path / "roc.csv"
+    path.write_text(json.dumps(_metrics("r", "intra", {"flux": _gen(70.0), "sd": _gen(60.0)})))
+    _roc().to_csv(roc, index=False)
+    assert main(["dvc-views", "--metrics", str(path), "--roc", str(roc), "--protocols", json.dumps(PROTOCOLS),
                  "--metrics-dir", str(tmp_path / "m"), "--plots-dir", str(tmp_path / "p")]) == 0
-    assert (tmp_path / "m/intra/r.json").is_file() and (tmp_path / "p/accuracy/intra/r.csv").is_file()
+    for view in ("m/intra/r.json", "p/accuracy/intra/r.csv", "p/roc/intra/r.csv"):
+        assert (tmp_path / view).is_file(), view
 
 
 def _workspace(tmp_path: Path, data: list[str], downloads: list[str]) -> tuple[Path, Path]:

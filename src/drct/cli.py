@@ -343,7 +343,8 @@ def cmd_sample_grid(args: argparse.Namespace) -> None:
 def cmd_dvc_views(args: argparse.Namespace) -> None:
     from drct.tracking.views import write_views
 
-    paths = write_views([Path(p) for p in args.metrics], args.protocols, Path(args.metrics_dir), Path(args.plots_dir))
+    roc = [Path(p) for p in args.roc] if args.roc else None
+    paths = write_views([Path(p) for p in args.metrics], args.protocols, Path(args.metrics_dir), Path(args.plots_dir), roc)
     log.info("wrote %d metric and plot views", len(paths))
 
 
@@ -536,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", required=True, help="metrics.json per run and protocol")
     p.add_argument("--protocols", type=_json_arg, required=True, help="evaluation.protocols (JSON or @file)")
     p.add_argument("--metrics-dir", required=True, help="writes <protocol>/<run>.json here")
-    p.add_argument("--plots-dir", required=True, help="writes accuracy/<protocol>/<run>.csv here")
+    p.add_argument("--roc", nargs="*", default=None, help="roc.csv per run, in the order of --metrics")
+    p.add_argument("--plots-dir", required=True, help="writes accuracy/ and roc/<protocol>/<run>.csv here")
 
     p = add("check-workspace", cmd_check_workspace,
             "Fail if the shared data folders hold datasets or downloads the config does not define.")

@@ -8,16 +8,19 @@ So each run's numbers are also written to folders that hold one kind of file eac
 - ``<metrics_dir>/<protocol>/<run>.json``: the numeric fields of ``metrics.json`` (per generator
   and mean), one row per run in ``dvc metrics show`` and one line per value in ``dvc metrics diff``;
 - ``<plots_dir>/accuracy/<protocol>/<run>.csv``: one row per generator column (in the protocol's
-  order, with its display label), which DVC draws as one bar chart per run, revisions side by side.
+  order, with its display label), which DVC draws as one bar chart per run, revisions side by side;
+- ``<plots_dir>/roc/<protocol>/<run>.csv``: the run's ``roc.csv`` with each generator's label and
+  the point's rank on its curve, which DVC draws (template ``.dvc/plots/roc_by_generator.json``)
+  as one chart per run, one curve per generator.
 
-The views are derived only from ``metrics.json``; nothing is recomputed.
+The views are derived only from ``metrics.json`` and ``roc.csv``; nothing is recomputed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,12 @@ import pandas as pd
 
 from drct.io import write_csv, write_json
 
-__all__ = ["ACCURACY_COLUMNS", "accuracy_table", "numeric_view", "view_paths", "write_views"]
+__all__ = ["ACCURACY_COLUMNS", "ROC_COLUMNS", "accuracy_table", "numeric_view", "roc_table", "view_paths", "write_views"]
 
 #: Columns of an accuracy view; the metric names are those of ``metrics.json``.
 ACCURACY_COLUMNS: tuple[str, ...] = ("generator", "label", "acc", "real_acc", "fake_acc", "auc", "ap")
+#: Columns of a ROC view: ``point`` orders each generator's curve (ties in fpr are vertical steps).
+ROC_COLUMNS: tuple[str, ...] = ("generator", "label", "point", "fpr", "tpr", "threshold")
 
 
 def _is_number(value: Any) -> bool:
@@ -71,27 +76,51 @@ def accuracy_table(metrics: Mapping[str, Any], columns: Sequence[Mapping[str, st
     return pd.DataFrame(rows, columns=list(ACCURACY_COLUMNS))
 
 
-def view_paths(protocol: str, run: str, metrics_dir: Path, plots_dir: Path) -> tuple[Path, Path]:
-    """(metric view, accuracy view) of one run under one protocol; the rule declares the same paths."""
-    return metrics_dir / protocol / f"{run}.json", plots_dir / "accuracy" / protocol / f"{run}.csv"
+def roc_table(roc: pd.DataFrame, columns: Sequence[Mapping[str, str]]) -> pd.DataFrame:
+    """The ROC points of ``drct metrics`` (generator, fpr, tpr, threshold), labelled and ranked.
+
+    Rows keep their order within each generator (the curve's order); generators follow the
+    protocol's column order. A ROC table without those columns is an error.
+    """
+    missing = {"generator", "fpr", "tpr", "threshold"} - set(roc.columns)
+    if missing:
+        raise ValueError(f"ROC table lacks columns {sorted(missing)}")
+    labels = {c["generator"]: c.get("label", c["generator"]) for c in columns}
+    order = [g for g in labels if g in set(roc["generator"])]
+    order += sorted(set(roc["generator"]) - set(order))
+    parts = []
+    for name in order:
+        points = roc[roc["generator"] == name].reset_index(drop=True)
+        parts.append(points.assign(label=labels.get(name, name), point=range(len(points))))
+    return pd.concat(parts, ignore_index=True)[list(ROC_COLUMNS)]
+
+
+def view_paths(protocol: str, run: str, metrics_dir: Path, plots_dir: Path) -> tuple[Path, Path, Path]:
+    """(metric, accuracy, ROC view) of one run under one protocol; the rule declares the same paths."""
+    return (metrics_dir / protocol / f"{run}.json", plots_dir / "accuracy" / protocol / f"{run}.csv",
+            plots_dir / "roc" / protocol / f"{run}.csv")
 
 
 def write_views(
-    metrics_files: Iterable[Path],
+    metrics_files: Sequence[Path],
     protocols: Sequence[Mapping[str, Any]],
     metrics_dir: Path,
     plots_dir: Path,
+    roc_files: Sequence[Path] | None = None,
 ) -> list[Path]:
-    """Write both views of every ``metrics.json``; return the paths written.
+    """Write the views of every ``metrics.json`` (and of the ``roc.csv`` beside it); return the paths.
 
-    Each file names its own run and protocol, so the views cannot be attached to the wrong run
-    whatever order the files come in. A protocol missing from ``protocols`` is an error, not a
+    Each metrics file names its own run and protocol, so the views cannot be attached to the wrong
+    run whatever order the files come in; ``roc_files``, when given, pair with ``metrics_files``
+    in order (one per metrics file). A protocol missing from ``protocols`` is an error, not a
     silently unlabelled table.
     """
+    if roc_files is not None and len(roc_files) != len(metrics_files):
+        raise ValueError(f"{len(roc_files)} ROC files for {len(metrics_files)} metrics files; give one per run")
     by_name = {p["name"]: p for p in protocols}
     written: list[Path] = []
     seen: set[tuple[str, str]] = set()
-    for path in metrics_files:
+    for i, path in enumerate(metrics_files):
         metrics = json.loads(Path(path).read_text(encoding="utf-8"))
         try:
             run, protocol = metrics["run"], metrics["protocol"]
@@ -102,9 +131,12 @@ def write_views(
         if (protocol, run) in seen:
             raise ValueError(f"{path}: run {run!r} under protocol {protocol!r} given twice")
         seen.add((protocol, run))
-        metric_path, accuracy_path = view_paths(protocol, run, metrics_dir, plots_dir)
+        metric_path, accuracy_path, roc_path = view_paths(protocol, run, metrics_dir, plots_dir)
         view = {key: numeric_view(metrics[key]) for key in ("generators", "mean") if key in metrics}
         write_json(metric_path, view)
         write_csv(accuracy_table(metrics, by_name[protocol]["columns"]), accuracy_path)
         written += [metric_path, accuracy_path]
+        if roc_files is not None:
+            write_csv(roc_table(pd.read_csv(roc_files[i]), by_name[protocol]["columns"]), roc_path)
+            written.append(roc_path)
     return written
