@@ -19,12 +19,13 @@ import hashlib
 import logging
 import re
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from PIL import Image
 
-from drct.reconstruction.preprocess import centre_crop_max_side, pad_bottom_right, to_rgb
+from drct.reconstruction.preprocess import centre_crop_box, centre_crop_max_side, pad_bottom_right, round_up, to_rgb
 from drct.reconstruction.settings import ReconstructionSettings, resolve_device, resolve_dtype
 
 logger = logging.getLogger(__name__)
@@ -66,14 +67,21 @@ def load_pipeline(settings: ReconstructionSettings):
     pipe.set_progress_bar_config(disable=True)
     pipe = pipe.to(device)
     logger.info(
-        "loaded %s (%s) on %s as %s, scheduler %s",
+        "loaded %s (%s) on %s as %s, scheduler %s, attention %s, batch size %d",
         settings.model,
         type(pipe).__name__,
         device,
         dtype,
         type(pipe.scheduler).__name__,
+        attention_processor(pipe),
+        settings.batch_size,
     )
     return pipe
+
+
+def attention_processor(pipe) -> str:
+    """Name of the UNet's attention processor(s); ``AttnProcessor2_0`` is PyTorch SDPA (diffusers' default on torch 2)."""
+    return ",".join(sorted({type(p).__name__ for p in pipe.unet.attn_processors.values()}))
 
 
 def model_provenance(settings: ReconstructionSettings) -> dict[str, Any]:
@@ -108,6 +116,53 @@ def _execution_device(pipe) -> torch.device:
     return getattr(pipe, "_execution_device", pipe.device)
 
 
+def prepare_input(image: Image.Image, settings: ReconstructionSettings) -> tuple[Image.Image, tuple[int, int]]:
+    """The padded RGB image the pipeline runs on, and the (width, height) to crop its output back to."""
+    rgb = centre_crop_max_side(to_rgb(image), settings.max_side)
+    return pad_bottom_right(rgb, settings.pad_multiple), rgb.size
+
+
+def padded_size(width: int, height: int, settings: ReconstructionSettings) -> tuple[int, int]:
+    """(width, height) the pipeline runs at for an image of this size: images batch together iff equal."""
+    left, top, right, bottom = centre_crop_box(width, height, settings.max_side)
+    return round_up(right - left, settings.pad_multiple), round_up(bottom - top, settings.pad_multiple)
+
+
+def reconstruct_batch(pipe, images: Sequence[Image.Image], settings: ReconstructionSettings) -> list[Image.Image]:
+    """Diffusion reconstruction of images that share one padded size, in one pipeline call.
+
+    Each image gets its own ``torch.Generator`` seeded with ``settings.seed``. diffusers draws per
+    batch item from its own generator when given a list (``randn_tensor`` for the initial latents,
+    ``_encode_vae_image`` for the VAE posterior sample of the masked image), and no other step of
+    the SD/SDXL inpainting pipelines with PNDM/DDIM (eta 0) draws, so every image sees exactly the
+    numbers a run on it alone would see; batched output differs from per-image output only by
+    floating-point noise of batched kernels (tested on CPU, mixed sizes included).
+
+    Raises ``ValueError`` when the images do not share a padded size (group them with ``padded_size``).
+    """
+    if not images:
+        return []
+    prepared = [prepare_input(image, settings) for image in images]
+    sizes = {padded.size for padded, _ in prepared}
+    if len(sizes) != 1:
+        raise ValueError(f"a batch must share one padded size, got {sorted(sizes)}")
+    (width, height) = sizes.pop()
+    device = _execution_device(pipe)
+    generators = [torch.Generator(device=device).manual_seed(settings.seed) for _ in prepared]
+    outputs = pipe(
+        prompt=[""] * len(prepared),
+        image=[padded for padded, _ in prepared],
+        mask_image=[Image.new("L", (width, height), 0) for _ in prepared],
+        height=height,
+        width=width,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.effective_guidance_scale,
+        generator=generators,
+        output_type="pil",
+    ).images
+    return [output.crop((0, 0, w, h)) for output, (_, (w, h)) in zip(outputs, prepared, strict=True)]
+
+
 def reconstruct_image(pipe, image: Image.Image, settings: ReconstructionSettings) -> Image.Image:
     """Diffusion reconstruction of one image; the result has the (capped) input size.
 
@@ -115,20 +170,6 @@ def reconstruct_image(pipe, image: Image.Image, settings: ReconstructionSettings
     bottom/right to ``pad_multiple``, all-zero "L" mask (keep everything), empty prompt, no negative
     prompt, default strength, explicit height/width (otherwise the pipeline silently uses the UNet's
     default size), a fresh generator seeded with ``settings.seed``; the output is cropped back to the
-    pre-padding size.
+    pre-padding size. A batch of one: the same call as ``reconstruct_batch``.
     """
-    rgb = centre_crop_max_side(to_rgb(image), settings.max_side)
-    padded = pad_bottom_right(rgb, settings.pad_multiple)
-    generator = torch.Generator(device=_execution_device(pipe)).manual_seed(settings.seed)
-    result = pipe(
-        prompt="",
-        image=padded,
-        mask_image=Image.new("L", padded.size, 0),
-        height=padded.height,
-        width=padded.width,
-        num_inference_steps=settings.steps,
-        guidance_scale=settings.effective_guidance_scale,
-        generator=generator,
-        output_type="pil",
-    ).images[0]
-    return result.crop((0, 0, rgb.width, rgb.height))
+    return reconstruct_batch(pipe, [image], settings)[0]

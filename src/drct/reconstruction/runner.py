@@ -12,6 +12,9 @@ Design constraints, and how they are met:
 * Nothing is silently lost: an unreadable image or a pipeline error becomes a ``failed`` row with
   the error text (the authors' loader turns unreadable images into black images labelled real).
 * Files are opened like ``cv2.imread`` opens them in the authors' code: EXIF orientation applied.
+* Batched: images of one padded size are reconstructed ``settings.batch_size`` at a time, each with
+  its own seeded generator (see ``pipeline.reconstruct_batch``); work is ordered by the manifest's
+  sizes so batches fill, and decoded images wait in memory only a few batches at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import io
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from tqdm import tqdm
 
 from drct.data.manifest import read_manifest
 from drct.io import atomic_write_bytes, write_csv
-from drct.reconstruction.pipeline import load_pipeline, model_provenance, reconstruct_image
+from drct.reconstruction.pipeline import load_pipeline, model_provenance, padded_size, reconstruct_batch
 from drct.reconstruction.settings import ReconstructionSettings
 
 logger = logging.getLogger(__name__)
@@ -171,10 +175,12 @@ def reconstruct_manifest(
             pipe = load_pipeline(settings)
         return pipe
 
-    records: list[dict[str, Any]] = []
+    # Pass 1, in path order (so the first claimant of an output name wins on every run): what is
+    # already done, what collides, what is left to compute.
+    records: dict[int, dict[str, Any]] = {}
+    todo: list[_Work] = []
     claimed: dict[str, str] = {}  # output name -> source path that claimed it
-    progress = tqdm(rows.to_dict("records"), desc=f"{output_name} shard {shard}/{num_shards}", unit="img")
-    for row in progress:
+    for index, row in enumerate(rows.to_dict("records")):
         source = Path(row["abspath"])
         target = images_dir / f"{source.stem}.png"
         record: dict[str, Any] = {
@@ -187,16 +193,34 @@ def reconstruct_manifest(
         }
         if target.name in claimed:
             error = f"output name {target.name} already taken by {claimed[target.name]}"
-            records.append(_failed(record, source, error))
+            records[index] = _failed(record, source, error)
             continue
         claimed[target.name] = row["path"]
         facts = _existing_output_facts(target)
-        if facts is None:
-            facts, error = _reconstruct_one(get_pipe, source, target, settings)
-            if facts is None:
-                records.append(_failed(record, source, error))
+        if facts is not None:
+            records[index] = _ok(record, target, out_base, facts)
+        else:
+            todo.append(_Work(index, source, target, record, _size_hint(row, settings)))
+
+    # Pass 2: compute what is left, batched by padded size.
+    if todo:
+        progress = tqdm(total=len(todo), desc=f"{output_name} shard {shard}/{num_shards}", unit="img")
+        batcher = _Batcher(settings.batch_size)
+        for work in sorted(todo, key=lambda w: w.size_hint):
+            try:
+                work.image = open_image(work.source)
+            except Exception as exc:
+                records[work.index] = _failed(work.record, work.source, f"unreadable image: {type(exc).__name__}: {exc}")
+                progress.update(1)
                 continue
-        records.append({**record, "path": os.path.relpath(target, out_base), **facts, "status": "ok", "error": ""})
+            for batch in batcher.add(work, padded_size(work.image.width, work.image.height, settings)):
+                _run_batch(get_pipe, batch, settings, out_base, records)
+                progress.update(len(batch))
+        for batch in batcher.drain():
+            _run_batch(get_pipe, batch, settings, out_base, records)
+            progress.update(len(batch))
+        progress.close()
+    records = [records[i] for i in range(len(rows))]
 
     df = pd.DataFrame.from_records(records, columns=OUTPUT_COLUMNS)
     df = df.astype({"label": "int64", "bytes": "Int64", "width": "Int64", "height": "Int64"})
@@ -213,26 +237,108 @@ def reconstruct_manifest(
     return df
 
 
-def _reconstruct_one(
-    get_pipe: Callable[[], Any], source: Path, target: Path, settings: ReconstructionSettings
-) -> tuple[dict[str, Any] | None, str]:
-    """Reconstruct ``source`` into ``target``; returns (facts, "") or (None, error text).
+@dataclass
+class _Work:
+    """One image left to reconstruct; ``image`` is decoded only when its turn comes."""
 
-    Errors of one image (decoding, pipeline) are caught so one bad file cannot stop a shard;
-    errors loading the pipeline itself are not, since every image would fail the same way.
+    index: int
+    source: Path
+    target: Path
+    record: dict[str, Any]
+    size_hint: tuple[int, int]
+    image: Image.Image | None = None
+
+
+def _size_hint(row: dict[str, Any], settings: ReconstructionSettings) -> tuple[int, int]:
+    """Padded size from the manifest's width/height, to order the work so equal sizes are adjacent.
+
+    Only an ordering hint (the decoded image decides the batch; EXIF rotation may swap sides);
+    rows without sizes sort first.
     """
     try:
-        image = open_image(source)
-    except Exception as exc:
-        return None, f"unreadable image: {type(exc).__name__}: {exc}"
+        return padded_size(int(row["width"]), int(row["height"]), settings)
+    except (KeyError, TypeError, ValueError):
+        return (0, 0)
+
+
+class _Batcher:
+    """Collects decoded images into per-padded-size batches of ``batch_size``.
+
+    Work arrives sorted by the manifest's sizes, so buckets fill one after another. To bound memory
+    when sizes are interleaved anyway (EXIF rotations, missing sizes), at most ``4 * batch_size``
+    images wait at a time; beyond that the fullest bucket is released early.
+    """
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.max_waiting = 4 * batch_size
+        self.buckets: dict[tuple[int, int], list[_Work]] = {}
+
+    def add(self, work: _Work, size: tuple[int, int]) -> list[list[_Work]]:
+        bucket = self.buckets.setdefault(size, [])
+        bucket.append(work)
+        ready = []
+        if len(bucket) >= self.batch_size:
+            ready.append(self.buckets.pop(size))
+        if sum(len(b) for b in self.buckets.values()) > self.max_waiting:
+            fullest = max(self.buckets, key=lambda k: len(self.buckets[k]))
+            ready.append(self.buckets.pop(fullest))
+        return ready
+
+    def drain(self) -> list[list[_Work]]:
+        ready = list(self.buckets.values())
+        self.buckets = {}
+        return ready
+
+
+def _run_batch(
+    get_pipe: Callable[[], Any],
+    batch: list[_Work],
+    settings: ReconstructionSettings,
+    out_base: Path,
+    records: dict[int, dict[str, Any]],
+) -> None:
+    """Reconstruct one batch and write each output atomically; on error retry one image per call.
+
+    A batch can fail for a reason that belongs to one image or to the batch (GPU memory); retrying
+    singly keeps every image that can be computed and gives each failure its own error text.
+    Errors loading the pipeline are not caught: every image would fail the same way.
+    """
     pipe = get_pipe()
     try:
-        output = reconstruct_image(pipe, image, settings)
-        data = _write_png_atomic(output, target)
+        outputs = reconstruct_batch(pipe, [w.image for w in batch], settings)
     except Exception as exc:
-        logger.exception("reconstruction of %s failed", source)
-        return None, f"reconstruction failed: {type(exc).__name__}: {exc}"
-    return _png_facts(data), ""
+        if len(batch) == 1:
+            logger.exception("reconstruction of %s failed", batch[0].source)
+            work = batch[0]
+            records[work.index] = _failed(work.record, work.source, f"reconstruction failed: {type(exc).__name__}: {exc}")
+            work.image = None
+            return
+        logger.warning("batch of %d failed (%s: %s); retrying one image per call", len(batch), type(exc).__name__, exc)
+        _release_cached_memory()
+        for work in batch:
+            _run_batch(get_pipe, [work], settings, out_base, records)
+        return
+    for work, output in zip(batch, outputs, strict=True):
+        try:
+            facts = _png_facts(_write_png_atomic(output, work.target))
+        except OSError as exc:
+            records[work.index] = _failed(work.record, work.source, f"could not write output: {exc}")
+        else:
+            records[work.index] = _ok(work.record, work.target, out_base, facts)
+        work.image = None
+
+
+def _release_cached_memory() -> None:
+    """Give cached GPU memory back after a failed batch, so the single-image retries can fit."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _ok(record: dict[str, Any], target: Path, out_base: Path, facts: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "path": os.path.relpath(target, out_base), **facts, "status": "ok", "error": ""}
 
 
 def _failed(record: dict[str, Any], source: Path, error: str) -> dict[str, Any]:

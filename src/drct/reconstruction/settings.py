@@ -48,6 +48,9 @@ class ReconstructionSettings:
         dtype: ``"auto"`` is float16 on CUDA (authors) and float32 elsewhere.
         device: ``"auto"`` picks CUDA when available, else CPU; or any torch device string.
         skip_cfg: run with guidance 1.0 instead of ``guidance_scale`` (deviation, see module doc).
+        batch_size: images of one padded size per pipeline call (authors: 1). Every image still gets
+            its own generator seeded with ``seed``, so a batch changes results only by
+            floating-point noise; it is recorded because it is not bit-exact.
     """
 
     model: str
@@ -61,11 +64,12 @@ class ReconstructionSettings:
     dtype: DtypeName = "auto"
     device: str = "auto"
     skip_cfg: bool = False
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ValueError("reconstruction setting 'model' must be a non-empty string (hub id or local dir)")
-        for name in ("steps", "max_side", "pad_multiple"):
+        for name in ("steps", "max_side", "pad_multiple", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"reconstruction setting {name!r} must be a positive integer, got {value!r}")
