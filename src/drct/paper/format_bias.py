@@ -18,9 +18,8 @@ from pathlib import Path
 import pandas as pd
 import seaborn as sns
 
-from drct.io import atomic_write_text, write_csv
 from drct.paper.latex import escape, latex_table
-from drct.paper.robustness import load_perturbed, robustness_summary
+from drct.paper.robustness import load_perturbed, robustness_summary, write_study_outputs
 from drct.paper.rounding import format_cell
 from drct.paper.style import new_figure, save_figure
 
@@ -161,10 +160,11 @@ def render_format_bias(
     title = f"{title}: format-bias control"
     summary = robustness_summary(load_perturbed(perturbed_files, clean_files, runs_meta, only))
     table = format_table(summary)
-    out_dir = Path(out_dir)
-    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf")]
-    atomic_write_text(paths[0], format_markdown(table, title, demo))
-    write_csv(table, paths[1])
-    atomic_write_text(paths[2], format_latex(table, title))
-    format_figure(summary, paths[3], paths[4], title)
-    return paths
+    return write_study_outputs(
+        out_dir,
+        stem,
+        format_markdown(table, title, demo),
+        table,
+        format_latex(table, title),
+        lambda png, pdf: format_figure(summary, png, pdf, title),
+    )

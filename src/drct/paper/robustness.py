@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -215,6 +215,27 @@ def robustness_figure(summary: pd.DataFrame, out_png: Path, out_pdf: Path | None
     save_figure(fig, out_png, out_pdf)
 
 
+def write_study_outputs(
+    out_dir: Path,
+    stem: str,
+    markdown: str,
+    table: pd.DataFrame,
+    latex: str,
+    draw_figure: Callable[[Path, Path], None],
+) -> list[Path]:
+    """Write a perturbation study's ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
+
+    Shared by the robustness and the format-bias renderers, which differ only in what they write.
+    """
+    out_dir = Path(out_dir)
+    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf")]
+    atomic_write_text(paths[0], markdown)
+    write_csv(table, paths[1])
+    atomic_write_text(paths[2], latex)
+    draw_figure(paths[3], paths[4])
+    return paths
+
+
 def render_robustness(
     perturbed_files: Sequence[Path],
     clean_files: Sequence[Path],
@@ -231,10 +252,11 @@ def render_robustness(
     """
     title = f"{title}: robustness"
     summary = robustness_summary(load_perturbed(perturbed_files, clean_files, runs_meta, only))
-    out_dir = Path(out_dir)
-    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf")]
-    atomic_write_text(paths[0], robustness_markdown(summary, title, demo))
-    write_csv(summary, paths[1])
-    atomic_write_text(paths[2], robustness_latex(summary, title))
-    robustness_figure(summary, paths[3], paths[4], title)
-    return paths
+    return write_study_outputs(
+        out_dir,
+        stem,
+        robustness_markdown(summary, title, demo),
+        summary,
+        robustness_latex(summary, title),
+        lambda png, pdf: robustness_figure(summary, png, pdf, title),
+    )
