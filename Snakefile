@@ -37,6 +37,12 @@ include: "rules/paper.smk"
 include: "rules/dvc.smk"
 
 
+if "released_check" in config["reconstruction"]:
+    # optional check of our reconstructions against the authors' released ones (not part of `all`)
+
+    include: "rules/released_check.smk"
+
+
 rule all:
     default_target: True
     input:

@@ -193,13 +193,17 @@ def recon_inputs(wc):
     }
 
 
-def recon_settings(wc):
-    job = recon_job(wc.dataset, wc.output, wc.split)
-    spec = dict(recon_model(job["model"]))
+def recon_model_settings(model_name):
+    """A reconstruction model's ReconstructionSettings (the config entry, with its resolved path)."""
+    spec = dict(recon_model(model_name))
     for key in ("name", "build_demo"):
         spec.pop(key, None)
-    spec["model"] = recon_model_path(job["model"])
+    spec["model"] = recon_model_path(model_name)
     return spec
+
+
+def recon_settings(wc):
+    return recon_model_settings(recon_job(wc.dataset, wc.output, wc.split)["model"])
 
 
 def paper_inputs(wc):

@@ -86,6 +86,16 @@ def test_cross_reference_to_missing_generator(demo: dict) -> None:
     assert "'no-such-generator'" in message
 
 
+def test_released_check_names_are_cross_checked(demo: dict) -> None:
+    good = {"model": "demo-sd", "dataset": "demo-drct2m", "source": "real", "released": "flux"}
+    validate_config({**demo, "reconstruction": {**demo["reconstruction"], "released_check": good}})
+    demo["reconstruction"]["released_check"] = {**good, "model": "sdv9", "released": "sdv1-dr"}
+    message = _error(demo)
+    assert "'reconstruction.released_check.model': 'sdv9'" in message
+    assert "'reconstruction.released_check.released': 'sdv1-dr' is not a generator" in message
+    assert "source" not in message
+
+
 def test_published_mode_needs_the_dataset_to_ship_the_outputs(demo: dict) -> None:
     demo["reconstruction"]["mode"] = "published"
     message = _error(demo)

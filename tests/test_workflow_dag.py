@@ -192,3 +192,37 @@ def test_snakefiles_are_formatted() -> None:
         pytest.skip("snakefmt is not installed (it comes with the test extra)")
     result = subprocess.run([snakefmt, "--check", "Snakefile", "rules"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Released-reconstruction check (issue 7, rules/released_check.smk; not part of `all`, so the counts
+#   above are unchanged): drct2m_intra's `released_check` needs the drct2m dataset's valid manifest
+#   (20 fetches, prepare, validate), then one sample, one reconstruction (GPU) and one comparison job.
+RELEASED_CHECK = {
+    "fetch_archive": 20, "prepare_dataset": 1, "validate_dataset": 1, "released_check_sample": 1,
+    "released_check_reconstruct": 1, "released_check_compare": 1, "released_check": 1, "total": 26,
+}
+
+
+def test_released_check_dag_job_counts() -> None:
+    # `--configfile=`: the option takes several files, and the target must not be read as one
+    assert job_counts("--configfile=presets/drct2m_intra.yaml", "released_check") == RELEASED_CHECK
+
+
+def test_released_check_is_absent_without_its_config_block(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    result = subprocess.run(
+        [SNAKEMAKE, "--list-rules", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "reconstruct_shard" in result.stdout and "released_check" not in result.stdout
+
+
+def test_snakemake_lint_is_clean_with_the_released_check() -> None:
+    """The default lint reads the demo config, which has no released check: lint a preset that has one."""
+    result = subprocess.run(
+        [SNAKEMAKE, "--lint", "--configfile", "presets/drct2m_intra.yaml"], cwd=ROOT, env=_env(),
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "released_check" in (ROOT / "Snakefile").read_text()

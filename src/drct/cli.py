@@ -187,6 +187,51 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_released_sample(args: argparse.Namespace) -> None:
+    from drct.reconstruction.released_check import write_sample
+
+    write_sample(
+        Path(args.manifest), Path(args.out), source=args.source, released=args.released, split=args.split,
+        n=args.n, seed=args.seed,
+    )
+
+
+def cmd_released_reconstruct(args: argparse.Namespace) -> None:
+    """`drct reconstruct` on the whole sample (one shard), plus the device, dtype and GPU it ran on."""
+    import torch
+
+    from drct.io import write_json
+    from drct.reconstruction.settings import ReconstructionSettings, resolve_device, resolve_dtype
+
+    cmd_reconstruct(argparse.Namespace(
+        manifest=args.sample, settings=args.settings, source=args.source, source_label="all", split=args.split,
+        output_name=args.output_name, images_dir=args.images_dir, shard=0, num_shards=1, limit=None,
+        threads=args.threads, out=args.out, provenance=args.provenance,
+    ))
+    settings = ReconstructionSettings.from_dict(args.settings)
+    device = resolve_device(settings)
+    record = json.loads(Path(args.provenance).read_text(encoding="utf-8"))
+    record["runtime"] = {
+        "device": str(device),
+        "dtype": str(resolve_dtype(settings, device)).removeprefix("torch."),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__,
+    }
+    write_json(Path(args.provenance), record)
+
+
+def cmd_released_compare(args: argparse.Namespace) -> None:
+    from drct.reconstruction.released_check import run_comparison
+
+    summary = run_comparison(
+        Path(args.sample), Path(args.ours), check=args.check,
+        provenance_json=Path(args.provenance) if args.provenance else None,
+        out_csv=Path(args.out_csv), out_json=Path(args.out_json), out_md=Path(args.out_md),
+    )
+    if summary["n_compared"] == 0:
+        raise SystemExit(f"no image could be compared; see {args.out_csv}")
+
+
 # --- training and evaluation ----------------------------------------------------------------------
 
 
@@ -443,6 +488,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the shard's manifest CSV")
     p.add_argument("--provenance", default=None, help="write settings, model revision and versions here (JSON)")
 
+    p = add("released-sample", cmd_released_sample,
+            "Seeded sample of source images that also have a released reconstruction (a small manifest).")
+    p.add_argument("--manifest", required=True, help="the dataset's valid manifest")
+    p.add_argument("--source", required=True, help="generator whose images are reconstructed (DRCT-2M: real)")
+    p.add_argument("--released", required=True, help="generator of the authors' reconstructions of --source")
+    p.add_argument("--split", required=True, choices=["train", "test"])
+    p.add_argument("-n", type=int, required=True, help="images in the sample (all common stems when fewer)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="the sample manifest CSV (source rows and their released rows)")
+
+    p = add("released-reconstruct", cmd_released_reconstruct,
+            "Reconstruct a released-check sample as `drct reconstruct` does (one shard); record device and dtype.")
+    p.add_argument("--sample", required=True, help="the sample manifest (drct released-sample)")
+    p.add_argument("--settings", type=_json_arg, required=True, help="ReconstructionSettings (JSON or @file)")
+    p.add_argument("--source", required=True, help="generator whose images are reconstructed")
+    p.add_argument("--split", required=True, choices=["train", "test"])
+    p.add_argument("--output-name", required=True, help="generator name of our reconstructions")
+    p.add_argument("--images-dir", required=True)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", required=True, help="manifest CSV of our reconstructions")
+    p.add_argument("--provenance", required=True, help="settings, model revision, versions, device (JSON)")
+
+    p = add("released-compare", cmd_released_compare,
+            "PSNR and SSIM of our reconstructions vs the released ones: per-image CSV, summary JSON, report (no torch).")
+    p.add_argument("--sample", required=True, help="the sample manifest (drct released-sample)")
+    p.add_argument("--ours", required=True, help="manifest of our reconstructions of the sample")
+    p.add_argument("--check", type=_json_arg, required=True,
+                   help="reconstruction.released_check (JSON or @file): model, dataset, source, released, split, ...")
+    p.add_argument("--provenance", default=None, help="provenance JSON of our reconstructions")
+    p.add_argument("--out-csv", required=True, help="per-image PSNR/SSIM, failures with their reason")
+    p.add_argument("--out-json", required=True, help="summary")
+    p.add_argument("--out-md", required=True, help="Markdown report")
+
     p = add("train", cmd_train, "Train one detector (DRCT or the plain baseline).")
     p.add_argument("--manifest", required=True)
     p.add_argument("--settings", type=_json_arg, required=True, help="TrainSettings (JSON or @file)")
@@ -564,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: commands that run on a GPU: under the local multi-GPU profile each locks the GPU(s) it uses
-GPU_COMMANDS = frozenset({"train", "evaluate", "predict", "reconstruct"})
+GPU_COMMANDS = frozenset({"train", "evaluate", "predict", "reconstruct", "released-reconstruct"})
 
 
 if __name__ == "__main__":

@@ -150,6 +150,22 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
             )
     for dup in _duplicates([f"{j['dataset']}/{j['output']}/{j['split']}" for j in recon["jobs"]]):
         problems.append(f"'reconstruction.jobs': {dup!r} is produced by more than one job")
+    check = recon.get("released_check")
+    if check:
+        if check["model"] not in models:
+            problems.append(
+                f"'reconstruction.released_check.model': {check['model']!r} is not a reconstruction.models[].name"
+            )
+        if check["dataset"] not in datasets:
+            problems.append(f"'reconstruction.released_check.dataset': {check['dataset']!r} is not a datasets[].name")
+        else:
+            names = dataset_generator_names(datasets[check["dataset"]])
+            for key in ("source", "released"):
+                if check[key] not in names:
+                    problems.append(
+                        f"'reconstruction.released_check.{key}': {check[key]!r} is not a generator of dataset "
+                        f"{check['dataset']!r} ({', '.join(names)})"
+                    )
 
     for i, train_set in enumerate(config["training"]["train_sets"]):
         if train_set["dataset"] not in datasets:

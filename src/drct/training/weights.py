@@ -128,12 +128,14 @@ def fetch_all(spec: Sequence[Mapping[str, Any]], out: Path) -> dict[str, Any]:
 def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], released: bool) -> list[dict[str, Any]]:
     """Every model the DAG's jobs load from a hub, as ``fetch_all`` entries (pure config, no imports).
 
-    Reconstruction models used by the active ``jobs`` (demo models built by the workflow are not
-    fetched; local folders are checksummed), and pretrained backbones unless the checkpoints are
-    imported released ones (those hold every weight).
+    Reconstruction models used by the active ``jobs`` or by the released-reconstruction check
+    (demo models built by the workflow are not fetched; local folders are checksummed), and
+    pretrained backbones unless the checkpoints are imported released ones (those hold every weight).
     """
     spec: list[dict[str, Any]] = []
     used = {job["model"] for job in jobs}
+    if config["reconstruction"].get("released_check"):
+        used.add(config["reconstruction"]["released_check"]["model"])
     for model in config["reconstruction"]["models"]:
         if model["name"] in used and not model.get("build_demo"):
             spec.append({"name": f"reconstruction/{model['name']}", "kind": "diffusers", "model": model["model"],
