@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from drct.io import write_json
-from drct.provenance import git_commit, package_versions
+from drct.provenance import machine_info, package_versions
 from drct.training.distributed import GlobalBatchSampler
 from drct.training.features import HeadOnly
 from drct.training.loop import build_optimizer, resolve_amp, resolve_device, train_one_epoch
@@ -107,21 +105,12 @@ def bench_backbone(label: str, spec: dict[str, Any], batch: int, steps: int, war
 
 
 def machine(device: torch.device) -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
+        **machine_info(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(), "python": platform.python_version(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "torch": torch.__version__, "git_commit": git_commit(), "packages": package_versions(),
-        "recorded": time.strftime("%Y-%m-%d"),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "packages": package_versions(),
     }
 
 

@@ -7,9 +7,11 @@ can be traced back to the commit and library versions that made it.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,4 +65,32 @@ def environment() -> dict[str, Any]:
         "package_versions": package_versions(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+    }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or ""
+
+
+def machine_info() -> dict[str, Any]:
+    """Where a benchmark figure came from: CPU, platform, load, commit, date (devices are the caller's).
+
+    The load average is part of it because this project's reference machine is shared: a figure
+    measured under load is not comparable with one measured idle.
+    """
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "git_commit": git_commit(),
+        "recorded": time.strftime("%Y-%m-%d"),
     }
