@@ -5,7 +5,10 @@ config that names only `model` reproduces their data. Two places where the paper
 disagree are exposed as options with the code's behaviour as default:
 
 * scheduler: the paper's Algorithm 1 says DDIM; the code never sets a scheduler, so the model's
-  default runs (PNDM for SD1/SD2 inpainting). `scheduler="ddim"` selects the paper's variant.
+  default runs: the published configs name DDIM for the SD1 inpainting release, PNDM for SD2
+  inpainting and Euler for SDXL inpainting (our reference notes say PNDM for SD1 too; the model
+  configs collected in benchmarks/reconstruction/ disagree, and "default" follows the model either
+  way). `scheduler="ddim"` selects the paper's variant (the same thing for SD1).
 * classifier-free guidance: the code runs CFG at 7.5 with an empty prompt and no negative prompt.
   For SD1/SD2 both CFG branches then see the same text embedding, so CFG only doubles the UNet
   batch. `skip_cfg=True` runs guidance 1.0 (half the UNet work) and is a named deviation: equal up
@@ -43,8 +46,9 @@ class ReconstructionSettings:
         max_side: sides longer than this are centre-cropped to it, each side on its own (authors: 1024).
         pad_multiple: zero-pad bottom/right to a multiple of this before the pipeline (authors: 8,
             the VAE's downsampling factor).
-        scheduler: ``"default"`` keeps the model's scheduler (PNDM for SD1/SD2 inpainting, what the
-            code ran); ``"ddim"`` swaps in DDIM with the same config (what the paper says).
+        scheduler: ``"default"`` keeps the model's scheduler (what the code ran: DDIM for SD1
+            inpainting, PNDM for SD2, Euler for SDXL); ``"ddim"`` swaps in DDIM with the same config
+            (what the paper says).
         dtype: ``"auto"`` is float16 on CUDA (authors) and float32 elsewhere.
         device: ``"auto"`` picks CUDA when available, else CPU; or any torch device string.
         skip_cfg: run with guidance 1.0 instead of ``guidance_scale`` (deviation, see module doc).
