@@ -64,7 +64,7 @@ rule released_check_reconstruct:
         split=RELEASED_CHECK["split"],
         output_name=f"{RELEASED_CHECK['model']}-released-check",
     shell:
-        "drct released-reconstruct --sample {input.sample:q} --settings {params.settings:q} "
+        "drct reconstruct --manifest {input.sample:q} --settings {params.settings:q} "
         "--source {params.source:q} --split {params.split} --output-name {params.output_name:q} "
         "--images-dir {output.images:q} --threads {threads} --out {output.manifest:q} "
         "--provenance {output.provenance:q} > {log:q} 2>&1"

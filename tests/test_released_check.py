@@ -130,7 +130,7 @@ def check_run(dataset, demo_dir, tmp_path_factory) -> Path:
     settings = {"model": str(demo_dir), "steps": STEPS, "device": "cpu"}
     main(["released-sample", "--manifest", str(dataset), "--source", SOURCE, "--released", RELEASED,
           "--split", "test", "-n", "100", "--seed", "0", "--out", str(out / "sample.csv")])
-    main(["released-reconstruct", "--sample", str(out / "sample.csv"), "--settings", json.dumps(settings),
+    main(["reconstruct", "--manifest", str(out / "sample.csv"), "--settings", json.dumps(settings),
           "--source", SOURCE, "--split", "test", "--output-name", "demo-released-check",
           "--images-dir", str(out / "ours" / "images"), "--threads", "2", "--out", str(out / "ours" / "manifest.csv"),
           "--provenance", str(out / "ours" / "provenance.json")])

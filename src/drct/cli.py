@@ -170,11 +170,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     if args.provenance:
         from drct.io import write_json
         from drct.provenance import environment
+        from drct.reconstruction.settings import runtime_info
 
         write_json(
             Path(args.provenance),
             {
                 "settings": settings.to_dict(),
+                "runtime": runtime_info(settings),
                 "model": frame.attrs.get("dr_model_provenance"),
                 "source": args.source,
                 "split": args.split,
@@ -194,30 +196,6 @@ def cmd_released_sample(args: argparse.Namespace) -> None:
         Path(args.manifest), Path(args.out), source=args.source, released=args.released, split=args.split,
         n=args.n, seed=args.seed,
     )
-
-
-def cmd_released_reconstruct(args: argparse.Namespace) -> None:
-    """`drct reconstruct` on the whole sample (one shard), plus the device, dtype and GPU it ran on."""
-    import torch
-
-    from drct.io import write_json
-    from drct.reconstruction.settings import ReconstructionSettings, resolve_device, resolve_dtype
-
-    cmd_reconstruct(argparse.Namespace(
-        manifest=args.sample, settings=args.settings, source=args.source, source_label="all", split=args.split,
-        output_name=args.output_name, images_dir=args.images_dir, shard=0, num_shards=1, limit=None,
-        threads=args.threads, out=args.out, provenance=args.provenance,
-    ))
-    settings = ReconstructionSettings.from_dict(args.settings)
-    device = resolve_device(settings)
-    record = json.loads(Path(args.provenance).read_text(encoding="utf-8"))
-    record["runtime"] = {
-        "device": str(device),
-        "dtype": str(resolve_dtype(settings, device)).removeprefix("torch."),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "torch": torch.__version__,
-    }
-    write_json(Path(args.provenance), record)
 
 
 def cmd_released_compare(args: argparse.Namespace) -> None:
@@ -498,18 +476,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="the sample manifest CSV (source rows and their released rows)")
 
-    p = add("released-reconstruct", cmd_released_reconstruct,
-            "Reconstruct a released-check sample as `drct reconstruct` does (one shard); record device and dtype.")
-    p.add_argument("--sample", required=True, help="the sample manifest (drct released-sample)")
-    p.add_argument("--settings", type=_json_arg, required=True, help="ReconstructionSettings (JSON or @file)")
-    p.add_argument("--source", required=True, help="generator whose images are reconstructed")
-    p.add_argument("--split", required=True, choices=["train", "test"])
-    p.add_argument("--output-name", required=True, help="generator name of our reconstructions")
-    p.add_argument("--images-dir", required=True)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", required=True, help="manifest CSV of our reconstructions")
-    p.add_argument("--provenance", required=True, help="settings, model revision, versions, device (JSON)")
-
     p = add("released-compare", cmd_released_compare,
             "PSNR and SSIM of our reconstructions vs the released ones: per-image CSV, summary JSON, report (no torch).")
     p.add_argument("--sample", required=True, help="the sample manifest (drct released-sample)")
@@ -642,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: commands that run on a GPU: under the local multi-GPU profile each locks the GPU(s) it uses
-GPU_COMMANDS = frozenset({"train", "evaluate", "predict", "reconstruct", "released-reconstruct"})
+GPU_COMMANDS = frozenset({"train", "evaluate", "predict", "reconstruct"})
 
 
 if __name__ == "__main__":

@@ -132,3 +132,20 @@ def resolve_dtype(settings: ReconstructionSettings, device: torch.device) -> tor
     if settings.dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     return getattr(torch, settings.dtype)
+
+
+def runtime_info(settings: ReconstructionSettings) -> dict[str, str | None]:
+    """The device, dtype and GPU a reconstruction ran on (``auto`` resolved), for provenance files.
+
+    Recorded because the same settings give different pixels on different hardware (fp16 kernels,
+    the device the seeded generator draws on), so a comparison must know where each side ran.
+    """
+    import torch
+
+    device = resolve_device(settings)
+    return {
+        "device": str(device),
+        "dtype": str(resolve_dtype(settings, device)).removeprefix("torch."),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__,
+    }
