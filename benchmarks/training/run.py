@@ -117,6 +117,8 @@ def machine(device: torch.device) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(BACKBONES), default=["demo"])
+    parser.add_argument("--family", choices=["timm", "open_clip"], default=None,
+                        help="only this backbone family (timm = Conv-B, open_clip = UnivFD); default both")
     parser.add_argument("--batch", type=int, default=8, help="images per step")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per backbone")
     parser.add_argument("--warmup", type=int, default=1)
@@ -130,6 +132,8 @@ def main() -> None:
     results = []
     for group in args.models:
         for label, spec in BACKBONES[group]:
+            if args.family and spec["family"] != args.family:
+                continue
             row = bench_backbone(label, spec, args.batch, args.steps, args.warmup, device)
             results.append(row)
             cached = row.get("cached_feature_head_step", {}).get("images_per_s")
