@@ -33,16 +33,16 @@ step() {  # step NAME TIMEOUT_SECONDS COMMAND...: run one check, log it, keep go
 }
 
 recon=benchmarks/reconstruction/run.py
+cache=${DRCT_BENCH_CACHE:-/tmp/drct-bench-cache}
 if [ "${SMOKE:-0}" = 1 ]; then
     step reconstruction_demo 300 python3 "$recon" --model demo --device cpu --images 4 --steps 2 \
-        --batch-size 2 --out "$out/reconstruction_demo.json"
+        --batch-size 2 --cache-dir "$cache" --out "$out/reconstruction_demo.json"
     step training_demo 300 python3 benchmarks/training/run.py --models demo --family timm --device cpu --batch 4 \
         --steps 1 --out "$out/training_demo.json"
     exit $status
 fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" 2>&1
-cache=${DRCT_BENCH_CACHE:-/tmp/drct-bench-cache}
 step reconstruction_sd1 600 python3 "$recon" --model sd1 --weights "${WEIGHTS_SD1:-random}" --images 32 \
     --batch-size 8 --cache-dir "$cache" --require-speedup --out "$out/results_gpu_sd1.json"
 step reconstruction_sd2 600 python3 "$recon" --model sd2 --weights "${WEIGHTS_SD2:-random}" --images 32 \

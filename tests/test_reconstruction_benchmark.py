@@ -39,15 +39,19 @@ from drct.reconstruction.demo_model import build_demo_pipeline
 from drct.reconstruction.pipeline import load_pipeline, reconstruct_image
 
 
-def test_benchmark_runs_on_the_demo_model(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
+def test_gpu_checks_script_runs_the_benchmarks_on_the_demo_models(tmp_path: Path) -> None:
+    """``SMOKE=1 benchmarks/gpu_checks.sh`` (the script the GPU figures come from) on CPU: its
+    reconstruction step runs ``run.py --model demo`` (4 images, 2 steps, batch 2), its training step
+    the training benchmark."""
     result = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--model", "demo", "--device", "cpu", "--images", "4", "--steps", "2",
-         "--batch-size", "2", "--warmup", "1", "--threads", "2", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
-        env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True, timeout=600, check=False,
+        ["bash", str(ROOT / "benchmarks" / "gpu_checks.sh"), str(tmp_path / "out")], cwd=ROOT,
+        env=dict(os.environ, SMOKE="1", DRCT_BENCH_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="2"),
+        capture_output=True, text=True, timeout=900, check=False,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    training = json.loads((tmp_path / "out" / "training_demo.json").read_text())
+    assert [r["train_step"]["images_per_s"] > 0 for r in training["results"]] == [True]  # --family timm: Conv-B only
+    report = json.loads((tmp_path / "out" / "reconstruction_demo.json").read_text())
     for path in ("ours", "authors"):
         assert report[path]["images"] == 4 and report[path]["images_per_s"] > 0 and report[path]["seconds"] > 0
     assert report["ours"]["batch_size"] == 2 and report["ours"]["skip_cfg"] is True
