@@ -42,6 +42,13 @@ if "released_check" in config["reconstruction"]:
 
     include: "rules/released_check.smk"
 
+else:
+
+    rule released_check:
+        """Not configured here: asking for it says how to turn it on, instead of "no rule"."""
+        input:
+            released_check_not_configured,
+
 
 rule all:
     default_target: True

@@ -348,3 +348,11 @@ def paper_report(path, caption, category, subcategory="{protocol}", label=None):
         subcategory=subcategory,
         labels={"protocol": "{protocol}", "output": label or caption},
     )
+
+
+def released_check_not_configured(wc):
+    raise ValueError(
+        "the released-reconstruction check is not configured: add reconstruction.released_check "
+        "({model, dataset, source, released, split, sample, seed}) to the config, as in "
+        "presets/drct2m_intra.yaml, or run it with --configfile presets/drct2m_intra.yaml"
+    )

@@ -208,14 +208,20 @@ def test_released_check_dag_job_counts() -> None:
     assert job_counts("--configfile=presets/drct2m_intra.yaml", "released_check") == RELEASED_CHECK
 
 
-def test_released_check_is_absent_without_its_config_block(tmp_path: Path) -> None:
+def test_released_check_without_its_config_block_says_how_to_turn_it_on(tmp_path: Path) -> None:
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
-    result = subprocess.run(
+    listed = subprocess.run(
         [SNAKEMAKE, "--list-rules", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
         cwd=tmp_path, env=_env(), capture_output=True, text=True,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "reconstruct_shard" in result.stdout and "released_check" not in result.stdout
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "reconstruct_shard" in listed.stdout and "released_check_reconstruct" not in listed.stdout
+    asked = subprocess.run(
+        [SNAKEMAKE, "-n", "released_check", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    )
+    assert asked.returncode != 0
+    assert "released-reconstruction check is not configured" in asked.stdout + asked.stderr
 
 
 def test_snakemake_lint_is_clean_with_the_released_check() -> None:
