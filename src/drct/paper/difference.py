@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import seaborn as sns
 
-from drct.paper.style import method_colours, new_figure, row_label, save_figure
+from drct.paper.style import method_colours, new_figure, row_label, save_figure, slant_x_labels
 from drct.paper.tables import generator_columns
 
 __all__ = ["difference_figure"]
@@ -69,10 +69,7 @@ def difference_figure(frame: pd.DataFrame, out_png: Path, out_pdf: Path | None, 
         ax.set_xlabel("")
         ax.grid(axis="y", color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
-        for tick in ax.get_xticklabels():
-            tick.set_rotation(35)
-            tick.set_horizontalalignment("right")
-            tick.set_rotation_mode("anchor")
+        slant_x_labels(ax, 35)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
         notes = ["* paper value outside our 95% bootstrap interval"]
         if data["unlike"].any():

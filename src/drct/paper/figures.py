@@ -20,16 +20,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from drct.io import atomic_path
+from drct.paper.style import method_colours, row_label, save_figure, slant_x_labels
 from drct.paper.tables import PAPER_SOURCE, generator_columns
 
-DPI = 150
 #: Bars get their value printed on top when a panel has at most this many (the demo).
 MAX_LABELLED_BARS = 24
-
-
-def _row_label(method: str, dr: str) -> str:
-    return method if dr in ("-", "", None) else f"{method} ({dr})"
 
 
 def _select(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,7 +56,7 @@ def _long(rows: pd.DataFrame, columns: list[str], by_source: bool) -> pd.DataFra
     """
     out = []
     for _, r in rows.iterrows():
-        label = _row_label(r["method"], r["DR"])
+        label = row_label(r["method"], r["DR"])
         series = _series_name(label, r["source"]) if by_source else label
         for c in columns:
             if pd.notna(r[c]):
@@ -87,10 +82,7 @@ def _decorate(ax, columns: list[str], title: str, y_bottom: float) -> None:
     ax.set_title(title, fontsize=10, loc="left")
     ax.grid(axis="y", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
-    for tick in ax.get_xticklabels():
-        tick.set_rotation(35)
-        tick.set_horizontalalignment("right")
-        tick.set_rotation_mode("anchor")
+    slant_x_labels(ax, 35)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     sns.despine(ax=ax)
 
@@ -113,21 +105,13 @@ def _bars(
         ax.legend_.remove()
 
 
-def _save(fig: Figure, path: Path, fmt: str) -> None:
-    """Atomic save; fixed metadata so re-rendering the same table gives the same bytes."""
-    metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight", metadata=metadata)
-
-
 def accuracy_figure(table: pd.DataFrame, out_png: Path, out_pdf: Path | None, title: str) -> None:
     """Plot a :func:`drct.paper.tables.build_table` frame: per-generator accuracy, ours vs paper."""
     paper, ours = _select(table)
-    labels = list(dict.fromkeys(_row_label(m, d) for m, d in zip(ours["method"], ours["DR"])))
-    labels += [lab for lab in dict.fromkeys(_row_label(m, d) for m, d in zip(paper["method"], paper["DR"])) if lab not in labels]
-    base = sns.color_palette("tab10", n_colors=max(len(labels), 1))
+    labels = list(dict.fromkeys(row_label(m, d) for m, d in zip(ours["method"], ours["DR"])))
+    labels += [lab for lab in dict.fromkeys(row_label(m, d) for m, d in zip(paper["method"], paper["DR"])) if lab not in labels]
     light = sns.color_palette("pastel", n_colors=max(len(labels), 1))
-    colour = {lab: to_hex(base[i % len(base)]) for i, lab in enumerate(labels)}
+    colour = method_colours(labels)
     pale = {lab: to_hex(light[i % len(light)]) for i, lab in enumerate(labels)}
 
     paper_cols, ours_cols = _columns(paper), _columns(ours) if not ours.empty else []
@@ -172,6 +156,4 @@ def accuracy_figure(table: pd.DataFrame, out_png: Path, out_pdf: Path | None, ti
 
     fig.suptitle(title, fontsize=12, x=0.01, ha="left")
     fig.tight_layout()
-    _save(fig, Path(out_png), "png")
-    if out_pdf is not None:
-        _save(fig, Path(out_pdf), "pdf")
+    save_figure(fig, Path(out_png), None if out_pdf is None else Path(out_pdf))

@@ -21,7 +21,7 @@ import seaborn as sns
 from drct.paper.latex import escape, latex_table
 from drct.paper.robustness import load_perturbed, robustness_summary, write_study_outputs
 from drct.paper.rounding import format_cell
-from drct.paper.style import new_figure, save_figure
+from drct.paper.style import new_figure, save_figure, slant_x_labels
 
 __all__ = ["condition_name", "render_format_bias"]
 
@@ -126,10 +126,7 @@ def format_figure(summary: pd.DataFrame, out_png: Path, out_pdf: Path | None, ti
         ax.set_title(f"Avg {name}", fontsize=10)
         ax.set_xlabel("")
         ax.set_ylabel("%" if i == 0 else "")
-        for tick in ax.get_xticklabels():
-            tick.set_rotation(30)
-            tick.set_horizontalalignment("right")
-            tick.set_rotation_mode("anchor")
+        slant_x_labels(ax, 30)
         ax.grid(axis="y", color="0.92", linewidth=0.6)
         ax.set_axisbelow(True)
         if ax.legend_ is not None:

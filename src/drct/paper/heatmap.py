@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from drct.paper.style import new_figure, row_label, save_figure
+from drct.paper.style import new_figure, row_label, save_figure, slant_x_labels
 from drct.paper.tables import PAPER_SOURCE, generator_columns
 
 __all__ = ["accuracy_heatmap"]
@@ -59,8 +59,6 @@ def accuracy_heatmap(table: pd.DataFrame, out_png: Path, out_pdf: Path | None, t
         ax.set_ylabel("")
         ax.tick_params(axis="x", labelrotation=40, labelsize=8)
         ax.tick_params(axis="y", labelrotation=0, labelsize=8)
-        for tick in ax.get_xticklabels():
-            tick.set_horizontalalignment("right")
-            tick.set_rotation_mode("anchor")
+        slant_x_labels(ax, 40)
     fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     save_figure(fig, out_png, out_pdf)

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from drct.io import atomic_path
 
-__all__ = ["DPI", "new_figure", "save_figure", "method_colours", "row_label"]
+__all__ = ["DPI", "new_figure", "save_figure", "method_colours", "row_label", "slant_x_labels"]
 
 DPI = 150
 
@@ -38,6 +38,14 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     return fig
+
+
+def slant_x_labels(ax, degrees: float) -> None:
+    """Rotate the x tick labels, right-aligned and anchored at their tick, so long generator names stay readable."""
+    for tick in ax.get_xticklabels():
+        tick.set_rotation(degrees)
+        tick.set_horizontalalignment("right")
+        tick.set_rotation_mode("anchor")
 
 
 def save_figure(fig: Figure, png: Path, pdf: Path | None) -> None:
