@@ -11,7 +11,6 @@ import re
 import threading
 
 import pytest
-from data_server import serve
 
 from drct.data.download import (
     ChecksumError,
@@ -26,14 +25,6 @@ from drct.data.download import (
 from drct.io import sha256_file
 
 FAST = dict(retries=3, backoff=0.0, timeout=10, progress=False)
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    with serve() as srv:
-        yield srv
 
 
 def _blob(n: int = 300_000, seed: bytes = b"x") -> bytes:

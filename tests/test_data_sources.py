@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from data_server import FakeModelScope, serve
+from data_server import FakeModelScope
 from PIL import Image
 
 from drct.cli import main as drct_main
@@ -28,14 +28,6 @@ from drct.data.prepare import CountMismatchError, prepare_dataset
 from drct.data.sources import Source, default_listing_path, resolve_url
 
 FAST = dict(retries=2, backoff=0.0, timeout=10, progress=False)
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    with serve() as srv:
-        yield srv
 
 
 def _img(fmt: str = "PNG", color=(1, 2, 3), size=(8, 8)) -> bytes:

@@ -29,8 +29,8 @@ class Interrupted(RuntimeError):
     pass
 
 
-def _interrupt_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
-    """Make the validation of ``epoch`` crash, as a pre-empted job would (after training, before saving)."""
+def _train_interrupted_in_epoch(manifest: Path, out: Path, monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
+    """Train until the validation of ``epoch`` crashes, as a pre-empted job would (after training, before saving)."""
     real = loop.evaluate_accuracy
     calls = {"n": 0}
 
@@ -40,7 +40,10 @@ def _interrupt_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
         calls["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "evaluate_accuracy", flaky)
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "evaluate_accuracy", flaky)
+        with pytest.raises(Interrupted):
+            train(manifest, out, SETTINGS)
 
 
 def _tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -63,10 +66,7 @@ def test_resumed_run_equals_uninterrupted_run(
     manifest: Path, uninterrupted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        _interrupt_in_epoch(patch, 1)
-        with pytest.raises(Interrupted):
-            train(manifest, out, SETTINGS)
+    _train_interrupted_in_epoch(manifest, out, monkeypatch, 1)
     assert (out / RESUME_DIR / STATE_FILE).is_file()
     # Snakemake removes a failed job's declared outputs: resuming must put them back
     for name in ("best.safetensors", "best.json", "last.safetensors", "last.json", "history.csv"):
@@ -87,10 +87,7 @@ def test_resuming_without_the_saved_optimizer_would_differ(
 ) -> None:
     """The equality above is not automatic: dropping the AdamW state on resume changes the weights."""
     out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        _interrupt_in_epoch(patch, 1)
-        with pytest.raises(Interrupted):
-            train(manifest, out, SETTINGS)
+    _train_interrupted_in_epoch(manifest, out, monkeypatch, 1)
     state = torch.load(out / RESUME_DIR / STATE_FILE, weights_only=True)
     state["optimizer"]["state"] = {}
     torch.save(state, out / RESUME_DIR / STATE_FILE)
@@ -103,10 +100,7 @@ def test_resume_refuses_other_settings_and_no_resume_starts_afresh(
     manifest: Path, uninterrupted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        _interrupt_in_epoch(patch, 1)
-        with pytest.raises(Interrupted):
-            train(manifest, out, SETTINGS)
+    _train_interrupted_in_epoch(manifest, out, monkeypatch, 1)
     with pytest.raises(ValueError, match="settings changed: lr"):
         train(manifest, out, SETTINGS.replace(lr=2e-4))
     # execution-only fields may change
