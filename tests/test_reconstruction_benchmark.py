@@ -153,3 +153,30 @@ def test_full_size_configs_name_the_published_architectures() -> None:
     assert configs["sd2"]["tokenizer"]["pad_token"] == "!" and configs["sdxl"]["tokenizer_2"]["pad_token"] == "!"
     assert configs["sd1"]["tokenizer"]["pad_token"] == "<|endoftext|>"
     assert configs["sdxl"]["model_index"]["force_zeros_for_empty_prompt"] is True
+
+
+_PUBLISHED_CONFIGS = full_size.load_configs
+
+
+def _shrunk_sd1_configs() -> dict:
+    """SD1's published configs with every width cut down, so the real build path runs in seconds."""
+    configs = _PUBLISHED_CONFIGS("sd1")
+    configs["unet"].update(block_out_channels=[32, 32, 64, 64], cross_attention_dim=32, attention_head_dim=4,
+                           norm_num_groups=8, layers_per_block=1)
+    configs["vae"].update(block_out_channels=[8, 8, 16, 16], norm_num_groups=8, layers_per_block=1)
+    configs["text_encoder"].update(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                   projection_dim=32)
+    return configs
+
+
+def test_random_build_is_saved_atomically_replaced_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(full_size, "load_configs", lambda model: _shrunk_sd1_configs())
+    target = tmp_path / "sd1-build"
+    full_size.build_random_pipeline("sd1", target, seed=0)
+    first = sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    assert (target / full_size.BUILD_MARKER).is_file() and (target / "tokenizer" / "merges.txt").is_file()
+    full_size.build_random_pipeline("sd1", target, seed=0)  # a rebuild replaces the old folder whole
+    assert sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file()) == first
+    assert [p.name for p in tmp_path.iterdir()] == ["sd1-build"], "temporary folders left behind"
+    pipe = load_pipeline(ReconstructionSettings(model=str(target), device="cpu"))
+    assert type(pipe.scheduler).__name__ == "DDIMScheduler" and pipe.unet.config.in_channels == 9

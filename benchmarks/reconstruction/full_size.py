@@ -21,7 +21,6 @@ import hashlib
 import inspect
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from drct.io import atomic_path
 
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 BUILD_MARKER = "benchmark_build.json"  # written last: a folder without it is incomplete
@@ -151,50 +152,46 @@ def build_random_pipeline(model: str, out_dir: Path, seed: int = 0, device: str 
 
     Each network is initialised right after seeding (inside a forked RNG), on ``device`` (a GPU
     initialises a 2.6 B-parameter UNet in seconds), then cast to ``dtype`` and saved as
-    safetensors. The folder appears complete or not at all: it is written beside ``out_dir`` and
-    renamed into place, with ``benchmark_build.json`` last.
+    safetensors. The folder appears complete or not at all (``drct.io.atomic_path``: written beside
+    ``out_dir`` and renamed into place, an old build replaced).
     """
     import diffusers
 
+    from drct.reconstruction.demo_model import write_clip_tokenizer_files
+
     configs = load_configs(model)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     started = time.perf_counter()
     try:
-        components: dict[str, Any] = {}
-        build_device = torch.device(device)
-        fork_devices = []  # CUDA RNG states to fork (and restore), when the weights are drawn on a GPU
-        if build_device.type == "cuda":
-            fork_devices = [build_device.index if build_device.index is not None else torch.cuda.current_device()]
-        for index, name in enumerate(n for n in _MODEL_COMPONENTS if n in configs):
-            with torch.random.fork_rng(devices=fork_devices), torch.device(device):
-                torch.manual_seed(seed + index)
-                component = build_model_component(name, configs[name])
-                components[name] = component if dtype == torch.float32 else component.to(dtype)
-        for name in _TOKENIZERS:
-            if name in configs:
-                components[name] = build_tokenizer(configs[name], tmp / f"_{name}_src")
-        components["scheduler"] = build_scheduler(configs["scheduler"])
-        pipeline_cls = getattr(diffusers, configs["model_index"]["_class_name"])
-        pipe = pipeline_cls(**components, **_pipeline_kwargs(pipeline_cls, configs["model_index"]))
-        pipe.save_pretrained(tmp / "pipeline", safe_serialization=True)
-        del pipe, components
-        for name in _TOKENIZERS:  # newer transformers save only tokenizer.json; older ones need these
-            if name in configs:
-                shutil.copy(tmp / f"_{name}_src" / "vocab.json", tmp / "pipeline" / name / "vocab.json")
-                shutil.copy(tmp / f"_{name}_src" / "merges.txt", tmp / "pipeline" / name / "merges.txt")
-        marker = {
-            "model": model, "published_repo": MODELS[model].repo, "weights": "random", "seed": seed,
-            "dtype": str(dtype).removeprefix("torch."), "config_digest": config_digest(model),
-            "build_seconds": round(time.perf_counter() - started, 1), "built_on": str(device),
-        }
-        (tmp / "pipeline" / BUILD_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp / "pipeline", out_dir)
+        with tempfile.TemporaryDirectory() as work, atomic_path(out_dir) as staged:
+            components: dict[str, Any] = {}
+            build_device = torch.device(device)
+            fork_devices = []  # CUDA RNG states to fork (and restore), when the weights are drawn on a GPU
+            if build_device.type == "cuda":
+                fork_devices = [build_device.index if build_device.index is not None else torch.cuda.current_device()]
+            for index, name in enumerate(n for n in _MODEL_COMPONENTS if n in configs):
+                with torch.random.fork_rng(devices=fork_devices), torch.device(device):
+                    torch.manual_seed(seed + index)
+                    component = build_model_component(name, configs[name])
+                    components[name] = component if dtype == torch.float32 else component.to(dtype)
+            for name in _TOKENIZERS:
+                if name in configs:
+                    components[name] = build_tokenizer(configs[name], Path(work) / name)
+            components["scheduler"] = build_scheduler(configs["scheduler"])
+            pipeline_cls = getattr(diffusers, configs["model_index"]["_class_name"])
+            pipe = pipeline_cls(**components, **_pipeline_kwargs(pipeline_cls, configs["model_index"]))
+            pipe.save_pretrained(staged, safe_serialization=True)
+            del pipe, components
+            for name in _TOKENIZERS:  # newer transformers save only tokenizer.json; older ones need these
+                if name in configs:
+                    write_clip_tokenizer_files(staged / name)
+            marker = {
+                "model": model, "published_repo": MODELS[model].repo, "weights": "random", "seed": seed,
+                "dtype": str(dtype).removeprefix("torch."), "config_digest": config_digest(model),
+                "build_seconds": round(time.perf_counter() - started, 1), "built_on": str(device),
+            }
+            (staged / BUILD_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
         if torch.device(device).type == "cuda":
             torch.cuda.empty_cache()
     return out_dir

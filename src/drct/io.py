@@ -48,17 +48,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     The caller creates the temporary file (or directory) itself. On an exception the temporary
-    path is removed and ``path`` is left as it was, so readers never see a partial result.
+    path is removed and ``path`` is left as it was, so readers never see a partial result. A
+    directory replaces an existing directory too (``os.replace`` alone refuses a non-empty one).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        _replace(tmp, target)
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """``os.replace``; onto an existing directory, the old tree is renamed aside first and deleted after."""
+    if not (tmp.is_dir() and target.is_dir() and not target.is_symlink()):
+        os.replace(tmp, target)
+        return
+    old = _temp_sibling(target, "old")
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync_dir(directory: Path) -> None:

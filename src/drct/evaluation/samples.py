@@ -106,7 +106,5 @@ def copy_samples(
                     })
         frame = pd.DataFrame(records, columns=list(SAMPLE_COLUMNS))
         write_csv(frame, tmp / "samples.csv")
-        if out_dir.exists():  # a rerun by hand: replace the old sample (os.replace needs no target dir)
-            shutil.rmtree(out_dir)
     log.info("copied %d sample images to %s", len(frame), out_dir)
     return frame

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import torch
+
+from drct.io import atomic_path
 
 # Number of merges OpenAI CLIP keeps from the BPE file (49152 - 256 - 2), giving 49,408 tokens.
 _N_MERGES = 49152 - 256 - 2
@@ -132,10 +132,8 @@ def build_demo_pipeline(out_dir: Path, seed: int = 0, sample_size: int = 32) -> 
     from diffusers import StableDiffusionInpaintPipeline
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
-        tokenizer = build_clip_tokenizer(tmp_dir / "_tokenizer_src")
+    with tempfile.TemporaryDirectory() as work, atomic_path(out_dir) as staged:
+        tokenizer = build_clip_tokenizer(Path(work) / "tokenizer")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             components = _build_components(sample_size)
@@ -146,21 +144,7 @@ def build_demo_pipeline(out_dir: Path, seed: int = 0, sample_size: int = 32) -> 
             feature_extractor=None,
             requires_safety_checker=False,
         )
-        pipe.save_pretrained(tmp_dir / "pipeline", safe_serialization=True)
+        pipe.save_pretrained(staged, safe_serialization=True)
         # Newer transformers save only tokenizer.json; older ones need vocab.json + merges.txt.
-        write_clip_tokenizer_files(tmp_dir / "pipeline" / "tokenizer")
-        _replace_dir(tmp_dir / "pipeline", out_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        write_clip_tokenizer_files(staged / "tokenizer")
     return out_dir
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished ``src`` to ``dst``; an old ``dst`` is moved aside first, then deleted."""
-    old = None
-    if dst.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
-        os.replace(dst, old / dst.name)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

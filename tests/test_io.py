@@ -1,0 +1,42 @@
+"""drct.io.atomic_path: a result appears whole or not at all, directories included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drct.io import atomic_path
+
+
+def _write_tree(root: Path, names: list[str]) -> None:
+    root.mkdir()
+    for name in names:
+        (root / name).write_text(name)
+
+
+def test_a_directory_replaces_an_existing_one(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    _write_tree(target, ["old.txt", "kept-name.txt"])
+    with atomic_path(target) as tmp:
+        _write_tree(tmp, ["kept-name.txt", "new.txt"])
+    assert sorted(p.name for p in target.iterdir()) == ["kept-name.txt", "new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"], "old tree or temporary folder left behind"
+
+
+def test_a_failed_block_leaves_the_old_directory(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    _write_tree(target, ["old.txt"])
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        _write_tree(tmp, ["half.txt"])
+        raise RuntimeError("crashed while writing")
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_file_replaces_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
