@@ -59,6 +59,7 @@ from drct.reconstruction.pipeline import (
     padded_size,
     reconstruct_batch,
 )
+from drct.reconstruction.preprocess import round_up
 from drct.reconstruction.settings import ReconstructionSettings, resolve_device, resolve_dtype
 
 #: speedup of ours over the authors' loop that the issue asks for (none for the demo model)
@@ -88,7 +89,7 @@ def image_sizes(size: int) -> list[tuple[int, int]]:
     """
     if size % 8 or size < 32:
         raise ValueError(f"--size must be a multiple of 8 and at least 32, got {size}")
-    short = -(-(size * 3 // 4) // 8) * 8
+    short = round_up(size * 3 // 4, 8)
     return [(size, size), (size - 5, size - 3), (size, short), (size - 2, short - 5)]
 
 
