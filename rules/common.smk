@@ -18,8 +18,8 @@ from drct.config import (
     validate_config,
 )
 from drct.data.sources import resolve_url
-from drct.training.released_runs import evaluated_jobs, released_checkpoints
-from drct.training.weights import weights_spec
+from drct.planning.released import evaluated_jobs, released_checkpoints
+from drct.fetch_weights import weights_spec
 
 if workflow.overwrite_configfiles:
     # A preset (--configfile presets/X.yaml) is a complete experiment: start from it alone, so no
@@ -54,7 +54,7 @@ if config["weights"]["hf_home"]:
 if config["weights"]["offline"]:
     os.environ.update(HF_HUB_OFFLINE="1")
 # several GPU jobs on one machine: each drct GPU command locks the GPU(s) it uses
-# (drct.training.gpu_slots; a no-op where Slurm or the user already set CUDA_VISIBLE_DEVICES)
+# (drct.device; a no-op where Slurm or the user already set CUDA_VISIBLE_DEVICES)
 os.environ.setdefault("DRCT_GPU_LOCK_DIR", os.path.abspath(".snakemake/gpu-locks"))
 SHARDS = config["reconstruction"]["shards"]
 

@@ -1,4 +1,4 @@
-"""drct.data.report: the test manifest and the real/fake format mix, numbers worked out by hand."""
+"""drct.data.data_report: the test manifest and the real/fake format mix, numbers worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 from PIL import Image
 
 from drct.data.manifest import build_manifest, read_manifest, write_manifest
-from drct.data.report import format_table, write_data_report
+from drct.data.data_report import format_table, write_data_report
 
 
 def _save(path: Path, fmt: str, quality: int | None = None) -> str:

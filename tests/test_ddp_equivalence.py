@@ -23,7 +23,7 @@ from test_training_dataset import DRCT_FOLDERS, write_manifest
 
 from drct.training.dataset import build_datasets
 from drct.training.distributed import GlobalBatchSampler, epoch_seed
-from drct.training.loop import build_optimizer, seed_everything, train
+from drct.training.train_run import build_optimizer, seed_everything, train
 from drct.training.loss import DRCTLoss
 from drct.training.model import build_model
 from drct.training.settings import TrainSettings

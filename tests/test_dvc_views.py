@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from drct.cli import main
-from drct.tracking.views import ACCURACY_COLUMNS, ROC_COLUMNS, accuracy_table, numeric_view, roc_table, write_views
-from drct.tracking.workspace import foreign_entries
+from drct.dvc.views import ACCURACY_COLUMNS, ROC_COLUMNS, accuracy_table, numeric_view, roc_table, write_views
+from drct.dvc.workspace import foreign_entries
 
 PROTOCOLS = [
     {"name": "intra", "columns": [{"generator": "flux", "label": "FLUX"}, {"generator": "sd", "label": "SD"}]},

@@ -18,7 +18,7 @@ import timm
 import torch
 from torch import nn
 
-from drct.training.authors import (
+from drct.training.import_released import (
     convert_authors_state_dict,
     import_released,
     load_authors_checkpoint,

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from drct.data.manifest import MANIFEST_COLUMNS
-from drct.evaluation.predict import PREDICTION_COLUMNS, predict
+from drct.evaluation.score import PREDICTION_COLUMNS, predict
 from drct.training.checkpoint import load_model, save_checkpoint
 from drct.training.dataset import ImageReadError
 from drct.training.model import build_model
@@ -128,7 +128,7 @@ def test_missing_generator_raises(tmp_path, checkpoint):
 
 def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_path, checkpoint):
     from drct.evaluation.perturb import Perturbation, apply_perturbation
-    from drct.evaluation.predict import PERTURBED_COLUMNS, predict_perturbed
+    from drct.evaluation.score import PERTURBED_COLUMNS, predict_perturbed
 
     root = tmp_path / "data"
     pixels, rows = {}, []

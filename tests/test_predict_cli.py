@@ -11,8 +11,8 @@ import torch
 from test_training_dataset import DRCT_FOLDERS, write_manifest
 
 from drct.cli import main
-from drct.evaluation.predict import predict
-from drct.serve.predict import collect_images, predict_paths
+from drct.evaluation.score import predict
+from drct.predict import collect_images, predict_paths
 from drct.training.checkpoint import save_checkpoint
 from drct.training.model import build_model
 from drct.training.settings import TrainSettings

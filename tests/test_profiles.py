@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from drct.training import gpu_slots
+from drct import device as gpu_slots
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -100,7 +100,7 @@ def test_gpu_locks_give_concurrent_jobs_different_gpus(tmp_path: Path, monkeypat
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
     # another process (another Snakemake job) gets the next free GPUs while this one holds GPU 0
     code = (
-        "import os; os.environ.pop('CUDA_VISIBLE_DEVICES', None); from drct.training import gpu_slots; "
+        "import os; os.environ.pop('CUDA_VISIBLE_DEVICES', None); from drct import device as gpu_slots; "
         f"print(gpu_slots.claim_gpus(2, lock_dir={str(tmp_path)!r}, total=3), os.environ['CUDA_VISIBLE_DEVICES'])"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -24,8 +24,8 @@ import yaml
 from safetensors.torch import save_file
 
 from drct.config import load_yaml, validate_config
-from drct.reconstruction.demo_model import build_demo_pipeline
-from drct.training.weights import weights_spec
+from drct.reconstruction.build_demo_model import build_demo_pipeline
+from drct.fetch_weights import weights_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -20,10 +20,10 @@ import torch
 from PIL import Image
 
 from drct.reconstruction import ReconstructionSettings
-from drct.reconstruction import runner as runner_mod
-from drct.reconstruction.demo_model import build_demo_pipeline
+from drct.reconstruction import reconstruct_shard as runner_mod
+from drct.reconstruction.build_demo_model import build_demo_pipeline
 from drct.reconstruction.pipeline import load_pipeline, model_provenance, reconstruct_image
-from drct.reconstruction.runner import reconstruct_manifest
+from drct.reconstruction.reconstruct_shard import reconstruct_manifest
 
 STEPS = 2
 

@@ -35,7 +35,7 @@ bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
 from drct.reconstruction import ReconstructionSettings
-from drct.reconstruction.demo_model import build_demo_pipeline
+from drct.reconstruction.build_demo_model import build_demo_pipeline
 from drct.reconstruction.pipeline import load_pipeline, reconstruct_image
 
 

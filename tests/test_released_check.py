@@ -22,8 +22,8 @@ from PIL import Image
 
 from drct.cli import main
 from drct.data.manifest import build_manifest, write_manifest
-from drct.reconstruction.demo_model import build_demo_pipeline
-from drct.reconstruction.released_check import compare_pair, psnr, sample_stems, select_sample, ssim
+from drct.reconstruction.build_demo_model import build_demo_pipeline
+from drct.reconstruction.published_check import compare_pair, psnr, sample_stems, select_sample, ssim
 
 STEPS = 2
 SOURCE, RELEASED = "real", "stable-diffusion-inpainting"
@@ -279,6 +279,6 @@ def test_comparison_code_imports_no_torch() -> None:
     import subprocess
     import sys
 
-    code = "import sys, drct.reconstruction.released_check; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, drct.reconstruction.published_check; assert 'torch' not in sys.modules, 'torch imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

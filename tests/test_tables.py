@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from drct.paper.figures import accuracy_figure
+from drct.paper.accuracy_bars import accuracy_figure
 from drct.paper.render import render_protocol
 from drct.paper.rounding import decimal_mean, format_cell
 from drct.paper.tables import (
@@ -219,7 +219,7 @@ def test_demo_figure_two_panels(tmp_path):
 
 def test_paper_package_imports_no_torch():
     code = (
-        "import sys, drct.paper, drct.paper.rounding, drct.paper.tables, drct.paper.figures, drct.paper.render; "
+        "import sys, drct.paper, drct.paper.rounding, drct.paper.tables, drct.paper.accuracy_bars, drct.paper.render; "
         "assert 'torch' not in sys.modules, 'drct.paper pulled in torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

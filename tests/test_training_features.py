@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from test_training_dataset import DRCT_FOLDERS, write_manifest
 
 from drct.training.features import use_feature_cache
-from drct.training.loop import train
+from drct.training.train_run import train
 from drct.training.settings import TrainSettings
 
 torch.set_num_threads(2)

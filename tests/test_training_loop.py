@@ -13,7 +13,7 @@ from test_training_dataset import DRCT_FOLDERS, write_manifest
 
 from drct.training import checkpoint as ckpt
 from drct.training.checkpoint import load_model, save_checkpoint
-from drct.training.loop import build_optimizer, build_scheduler, train
+from drct.training.train_run import build_optimizer, build_scheduler, train
 from drct.training.model import build_model
 from drct.training.settings import TrainSettings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from drct.training.loop import build_optimizer
+from drct.training.train_run import build_optimizer
 from drct.training.loss import DRCTLoss
 from drct.training.model import DEMO_OPEN_CLIP_MODEL, DEMO_TIMM_MODEL, DRCTModel, build_model
 from drct.training.settings import TrainSettings

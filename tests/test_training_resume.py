@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 from test_training_dataset import DRCT_FOLDERS, write_manifest
 
-from drct.training import loop
-from drct.training.loop import train
+from drct.training import train_run as loop
+from drct.training.train_run import train
 from drct.training.resume import RESUME_DIR, STATE_FILE
 from drct.training.settings import TrainSettings
 

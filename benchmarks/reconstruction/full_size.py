@@ -112,7 +112,7 @@ def build_tokenizer(config: dict[str, Any], work_dir: Path):
     """
     from transformers import CLIPTokenizer
 
-    from drct.reconstruction.demo_model import write_clip_tokenizer_files
+    from drct.reconstruction.build_demo_model import write_clip_tokenizer_files
 
     write_clip_tokenizer_files(work_dir)
     kwargs = {key: value for key, value in config.items() if key != "tokenizer_class"}
@@ -157,7 +157,7 @@ def build_random_pipeline(model: str, out_dir: Path, seed: int = 0, device: str 
     """
     import diffusers
 
-    from drct.reconstruction.demo_model import write_clip_tokenizer_files
+    from drct.reconstruction.build_demo_model import write_clip_tokenizer_files
 
     configs = load_configs(model)
     out_dir = Path(out_dir)

@@ -115,14 +115,14 @@ def prepare_model_dir(args: argparse.Namespace, device: torch.device, dtype: tor
     """The folder (or hub id) both paths load, and what weights it holds."""
     cache_root = args.cache_dir or full_size.default_cache_root()
     if args.model == "demo":
-        from drct.reconstruction.demo_model import build_demo_pipeline
+        from drct.reconstruction.build_demo_model import build_demo_pipeline
 
         target = Path(cache_root) / "demo-seed0-sample32"
         reused = (target / "model_index.json").is_file()
         if not reused:
             build_demo_pipeline(target, seed=0, sample_size=32)
         return str(target), {"kind": "random", "reused_cache": reused, "source":
-                             "drct.reconstruction.demo_model (tiny stand-in, not a published architecture)"}
+                             "drct.reconstruction.build_demo_model (tiny stand-in, not a published architecture)"}
     if args.weights == "random":
         target, reused = full_size.ensure_random_pipeline(args.model, cache_root, seed=0, device=str(device), dtype=dtype)
         info = full_size.MODELS[args.model]

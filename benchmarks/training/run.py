@@ -1,6 +1,6 @@
 """Training throughput (images/s) per backbone, through the training loop's own step function.
 
-Measures :func:`drct.training.loop.train_one_epoch` (forward, 0.7 CE + 0.3 contrastive loss,
+Measures :func:`drct.training.train_run.train_one_epoch` (forward, 0.7 CE + 0.3 contrastive loss,
 backward, AdamW step; AMP on CUDA) on in-memory random images, so image decoding and augmentation
 are left out: this is the model's cost, the ceiling a DataLoader must keep up with. For a frozen
 backbone (UnivFD) it also measures the head step on cached features (``cache_features``, possible
@@ -34,7 +34,7 @@ from drct.io import write_json
 from drct.provenance import machine_info, package_versions
 from drct.training.distributed import GlobalBatchSampler
 from drct.training.features import HeadOnly
-from drct.training.loop import build_optimizer, resolve_amp, resolve_device, train_one_epoch
+from drct.training.train_run import build_optimizer, resolve_amp, resolve_device, train_one_epoch
 from drct.training.loss import DRCTLoss
 from drct.training.model import DEMO_OPEN_CLIP_MODEL, DEMO_TIMM_MODEL, build_model
 from drct.training.settings import TrainSettings
@@ -139,7 +139,7 @@ def main() -> None:
             cached = row.get("cached_feature_head_step", {}).get("images_per_s")
             print(f"{label}: {row['train_step']['images_per_s']} images/s"
                   + (f"; cached-feature head {cached} images/s" if cached else ""), flush=True)
-    report = {"what": "training images/s, drct.training.loop.train_one_epoch on in-memory random 224-px images",
+    report = {"what": "training images/s, drct.training.train_run.train_one_epoch on in-memory random 224-px images",
               "machine": machine(device), "results": results}
     if args.out:
         write_json(args.out, report)

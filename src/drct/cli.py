@@ -81,7 +81,7 @@ def cmd_list_source(args: argparse.Namespace) -> None:
 
 
 def cmd_data_report(args: argparse.Namespace) -> None:
-    from drct.data.report import write_data_report
+    from drct.data.data_report import write_data_report
 
     write_data_report(
         Path(args.manifest), Path(args.quarantine), args.layout, Path(args.out_test),
@@ -140,14 +140,14 @@ def cmd_combine(args: argparse.Namespace) -> None:
 
 
 def cmd_build_demo_model(args: argparse.Namespace) -> None:
-    from drct.reconstruction.demo_model import build_demo_pipeline
+    from drct.reconstruction.build_demo_model import build_demo_pipeline
 
     path = build_demo_pipeline(Path(args.out), seed=args.seed)
     log.info("demo inpainting pipeline saved to %s", path)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
-    from drct.reconstruction.runner import reconstruct_manifest
+    from drct.reconstruction.reconstruct_shard import reconstruct_manifest
     from drct.reconstruction.settings import ReconstructionSettings
 
     _set_threads(args.threads)
@@ -190,7 +190,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 
 def cmd_released_sample(args: argparse.Namespace) -> None:
-    from drct.reconstruction.released_check import write_sample
+    from drct.reconstruction.published_check import write_sample
 
     write_sample(
         Path(args.manifest), Path(args.out), source=args.source, released=args.released, split=args.split,
@@ -199,7 +199,7 @@ def cmd_released_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_released_compare(args: argparse.Namespace) -> None:
-    from drct.reconstruction.released_check import run_comparison
+    from drct.reconstruction.published_check import run_comparison
 
     summary = run_comparison(
         Path(args.sample), Path(args.ours), check=args.check,
@@ -216,7 +216,7 @@ def cmd_released_compare(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     import os
 
-    from drct.training.loop import train
+    from drct.training.train_run import train
     from drct.training.settings import TrainSettings
 
     settings = TrainSettings.from_dict(args.settings)
@@ -238,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_import_released(args: argparse.Namespace) -> None:
-    from drct.training.authors import import_released
+    from drct.training.import_released import import_released
     from drct.training.settings import TrainSettings
 
     record = import_released(
@@ -248,13 +248,13 @@ def cmd_import_released(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_weights(args: argparse.Namespace) -> None:
-    from drct.training.weights import fetch_all
+    from drct.fetch_weights import fetch_all
 
     fetch_all(args.spec, Path(args.out))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from drct.serve.predict import predict_paths
+    from drct.predict import predict_paths
 
     _set_threads(args.threads)
     frame = predict_paths(
@@ -267,7 +267,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from drct.evaluation.perturb import parse_perturbation
-    from drct.evaluation.predict import predict, predict_perturbed
+    from drct.evaluation.score import predict, predict_perturbed
 
     _set_threads(args.threads)
     common = dict(split=args.split, generators=args.generators or None, batch_size=args.batch_size, device=args.device)
@@ -364,7 +364,7 @@ def cmd_sample_grid(args: argparse.Namespace) -> None:
 
 
 def cmd_dvc_views(args: argparse.Namespace) -> None:
-    from drct.tracking.views import write_views
+    from drct.dvc.views import write_views
 
     roc = [Path(p) for p in args.roc] if args.roc else None
     paths = write_views([Path(p) for p in args.metrics], args.protocols, Path(args.metrics_dir), Path(args.plots_dir), roc)
@@ -373,7 +373,7 @@ def cmd_dvc_views(args: argparse.Namespace) -> None:
 
 def cmd_check_workspace(args: argparse.Namespace) -> None:
     from drct.config import load_yaml
-    from drct.tracking.workspace import foreign_entries
+    from drct.dvc.workspace import foreign_entries
 
     config = load_yaml(args.config)
     foreign = foreign_entries(config, Path(args.data_dir), Path(args.downloads_dir))
@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if args.command in GPU_COMMANDS:
-        from drct.training.gpu_slots import claim_gpus
+        from drct.device import claim_gpus
 
         claim_gpus(getattr(args, "nproc_per_node", 1))  # no-op unless DRCT_GPU_LOCK_DIR is set
     args.func(args)

@@ -71,7 +71,7 @@ def protocol_summary(
 def perturbed_summary(predictions: pd.DataFrame, protocol: Mapping[str, Any]) -> pd.DataFrame:
     """Metrics per perturbation and column, plus each perturbation's unweighted mean (``Avg``).
 
-    ``predictions``: the long file of :func:`drct.evaluation.predict.predict_perturbed`. Rows keep
+    ``predictions``: the long file of :func:`drct.evaluation.score.predict_perturbed`. Rows keep
     the file's perturbation order, columns the protocol's order.
     """
     missing = {"perturbation", "kind", "strength"} - set(predictions.columns)

@@ -9,7 +9,7 @@ When is it allowed? Only when every epoch would feed the head the *same* feature
 
 With both, a cached run is the same computation as the uncached one: features are produced by the
 same backbone call under the same autocast setting as inside the loop (fp16 under AMP for training,
-fp32 for validation, as :func:`drct.training.loop.evaluate_accuracy` runs), stored on the CPU, and
+fp32 for validation, as :func:`drct.training.train_run.evaluate_accuracy` runs), stored on the CPU, and
 the head is trained on them with the same batches in the same order. The CLIP ViT-L/14 forward
 pass, about 95 % of a UnivFD step, then runs once instead of 17 times.
 """

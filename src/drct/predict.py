@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from drct.evaluation.metrics import predict_fake
-from drct.evaluation.predict import resolve_device
+from drct.evaluation.score import resolve_device
 from drct.io import atomic_write_text, write_csv
 from drct.training.augment import build_eval_transform
 from drct.training.checkpoint import load_model
