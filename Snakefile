@@ -30,24 +30,22 @@ if config["container"]:
 include: "rules/data.smk"
 include: "rules/reconstruct.smk"
 include: "rules/train.smk"
-include: "rules/models.smk"
 include: "rules/evaluate.smk"
-include: "rules/robustness.smk"
 include: "rules/paper.smk"
 include: "rules/dvc.smk"
 
 
-if "released_check" in config["reconstruction"]:
-    # optional check of our reconstructions against the authors' released ones (not part of `all`)
+if "published_check" in config["reconstruction"]:
+    # optional check of our reconstructions against the ones DRCT-2M publishes (not part of `all`)
 
-    include: "rules/released_check.smk"
+    include: "rules/published_check.smk"
 
 else:
 
-    rule released_check:
+    rule published_check:
         """Not configured here: asking for it says how to turn it on, instead of "no rule"."""
         input:
-            released_check_not_configured,
+            published_check_not_configured,
 
 
 rule all:

@@ -37,9 +37,8 @@ EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"
 DATA = "results/data"
 DOWNLOADS = "results/downloads"
-LOCK_FILE = (
-    "workflow/data.lock.json"  # relative to the working directory: the project root
-)
+# the data pins ship with the workflow: relative to its own folder, wherever Snakemake runs
+LOCK_FILE = os.path.relpath(os.path.join(workflow.basedir, "data", "data.lock.json"))
 RUNS = {run.id: run for run in iter_runs(config)}
 JOBS = active_jobs(config)
 # released checkpoints (training.checkpoints: released): nothing is trained, so only the
@@ -102,6 +101,22 @@ def download_checks(name):
 
 def dataset_config(name):
     return find(config["datasets"], name, "dataset")
+
+
+def workflow_file(path):
+    """A file shipped with the workflow (expected counts, data lock): relative to the workflow's
+    own folder, so `snakemake -s <clone>/Snakefile --directory <elsewhere>` finds it."""
+    return (
+        path
+        if os.path.isabs(path)
+        else os.path.relpath(os.path.join(workflow.basedir, path))
+    )
+
+
+def expected_counts_file(name):
+    """The dataset's expected counts (a rule input, so editing the file reruns `prepare`)."""
+    path = dataset_config(name).get("expected_counts")
+    return [workflow_file(path)] if path else []
 
 
 def recon_model(name):
@@ -350,9 +365,9 @@ def paper_report(path, caption, category, subcategory="{protocol}", label=None):
     )
 
 
-def released_check_not_configured(wc):
+def published_check_not_configured(wc):
     raise ValueError(
-        "the released-reconstruction check is not configured: add reconstruction.released_check "
+        "the published-reconstruction check is not configured: add reconstruction.published_check "
         "({model, dataset, source, released, split, sample, seed}) to the config, as in "
         "presets/drct2m_intra.yaml, or run it with --configfile presets/drct2m_intra.yaml"
     )

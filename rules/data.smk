@@ -5,12 +5,14 @@ Jobs are per archive and per dataset, never per image: the DAG of the full DRCT-
 """
 
 
-rule fetch_archive:
+rule acquire:
     """Fetch one archive (resumable, verified against config, hub listing and lock file)."""
     output:
         archive=f"{DOWNLOADS}/{{download}}/{{filename}}",
     log:
-        "logs/fetch/{download}/{filename}.log",
+        "logs/acquire/{download}/{filename}.log",
+    benchmark:
+        "logs/benchmarks/acquire/{download}/{filename}.tsv"
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -24,22 +26,25 @@ rule fetch_archive:
         checks=lambda wc: download_checks(wc.download),
         lock=LOCK_FILE,
     shell:
-        "drct download --source {params.source:q} --path {params.path:q} --out {output.archive:q} "
+        "drct acquire --source {params.source:q} --path {params.path:q} --out {output.archive:q} "
         "--key {wildcards.download:q} --lock {params.lock:q} {params.checks} > {log:q} 2>&1"
 
 
-rule prepare_dataset:
+rule prepare:
     """Extract the dataset's archives safely, normalise the layout, count and write its manifest."""
     input:
         archives=lambda wc: [
             download_path(a["download"])
             for a in dataset_config(wc.dataset)["archives"]
         ],
+        expected_counts=lambda wc: expected_counts_file(wc.dataset),
     output:
         manifest=f"{DATA}/{{dataset}}/manifest.csv",
         counts=f"{DATA}/{{dataset}}/counts.csv",
     log:
         "logs/prepare/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/prepare/{dataset}.tsv"
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -49,20 +54,27 @@ rule prepare_dataset:
     params:
         spec=lambda wc: as_json(dataset_config(wc.dataset)),
         out_dir=lambda wc: f"{DATA}/{wc.dataset}",
+        counts=lambda wc, input: (
+            f"--expected-counts '{input.expected_counts}'"
+            if input.expected_counts
+            else ""
+        ),
     shell:
-        "drct prepare --spec {params.spec:q} --archives {input.archives:q} --out-dir {params.out_dir:q} "
-        "> {log:q} 2>&1"
+        "drct prepare --spec {params.spec:q} --archives {input.archives:q} {params.counts} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
-rule validate_dataset:
+rule validate:
     """Decode every image; corrupt, truncated or non-image files are listed with their reason."""
     input:
-        manifest=rules.prepare_dataset.output.manifest,
+        manifest=rules.prepare.output.manifest,
     output:
         valid=f"{DATA}/{{dataset}}/manifest.valid.csv",
         quarantine=f"{DATA}/{{dataset}}/quarantine.csv",
     log:
         "logs/validate/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/validate/{dataset}.tsv"
     conda:
         "../envs/data.yaml"
     threads: 2
@@ -77,14 +89,16 @@ rule validate_dataset:
 rule data_report:
     """The test set's manifest with hashes, and the real/fake format mix per subset."""
     input:
-        valid=rules.validate_dataset.output.valid,
-        quarantine=rules.validate_dataset.output.quarantine,
+        valid=rules.validate.output.valid,
+        quarantine=rules.validate.output.quarantine,
     output:
         test=f"{DATA}/{{dataset}}/test_manifest.csv",
         csv=f"{DATA}/{{dataset}}/format_report.csv",
         md=f"{DATA}/{{dataset}}/format_report.md",
     log:
         "logs/data_report/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/data_report/{dataset}.tsv"
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -97,6 +111,27 @@ rule data_report:
         "drct data-report --manifest {input.valid:q} --quarantine {input.quarantine:q} "
         "--layout {params.layout} --out-test {output.test:q} --out-csv {output.csv:q} "
         "--out-md {output.md:q} > {log:q} 2>&1"
+
+
+rule fetch_weights:
+    """Fetch every hub model the DAG loads into HF_HOME (the one rule that needs the internet)."""
+    output:
+        record=f"{OUT}/weights/record.json",
+    log:
+        f"logs/{EXPERIMENT}/fetch_weights.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/fetch_weights.tsv"
+    conda:
+        "../envs/reconstruct.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        downloads=1,
+    params:
+        spec=as_json(WEIGHTS),
+    shell:
+        "HF_HUB_OFFLINE=0 drct fetch-weights --spec {params.spec:q} --out {output.record:q} > {log:q} 2>&1"
 
 
 rule download:

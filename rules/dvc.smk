@@ -63,6 +63,8 @@ rule dvc_views:
         ],
     log:
         f"logs/{EXPERIMENT}/dvc_views.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/dvc_views.tsv"
     conda:
         "../envs/paper.yaml"
     threads: 1

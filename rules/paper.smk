@@ -42,6 +42,8 @@ rule tables:
         pr_pdf=f"{OUT}/paper/{{protocol}}/pr.pdf",
     log:
         f"logs/{EXPERIMENT}/tables/{{protocol}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/tables/{{protocol}}.tsv"
     conda:
         "../envs/paper.yaml"
     threads: 1
@@ -75,6 +77,8 @@ rule robustness:
         figure_pdf=f"{OUT}/paper/{{protocol}}/robustness.pdf",
     log:
         f"logs/{EXPERIMENT}/robustness/{{protocol}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/robustness/{{protocol}}.tsv"
     conda:
         "../envs/paper.yaml"
     threads: 1
@@ -86,7 +90,7 @@ rule robustness:
         only=study_perturbations("robustness"),
         out_dir=lambda wc: f"{OUT}/paper/{wc.protocol}",
     shell:
-        "drct perturbation-report --study robustness --spec {params.spec:q} --only {params.only:q} "
+        "drct robustness --spec {params.spec:q} --only {params.only:q} "
         "--perturbed {input.perturbed:q} --metrics {input.metrics:q} --out-dir {params.out_dir:q} "
         "> {log:q} 2>&1"
 
@@ -112,6 +116,8 @@ rule format_bias:
         figure_pdf=f"{OUT}/paper/{{protocol}}/format_bias.pdf",
     log:
         f"logs/{EXPERIMENT}/format_bias/{{protocol}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/format_bias/{{protocol}}.tsv"
     conda:
         "../envs/paper.yaml"
     threads: 1
@@ -123,7 +129,7 @@ rule format_bias:
         only=study_perturbations("format"),
         out_dir=lambda wc: f"{OUT}/paper/{wc.protocol}",
     shell:
-        "drct perturbation-report --study format --spec {params.spec:q} --only {params.only:q} "
+        "drct format-bias --spec {params.spec:q} --only {params.only:q} "
         "--perturbed {input.perturbed:q} --metrics {input.metrics:q} --out-dir {params.out_dir:q} "
         "> {log:q} 2>&1"
 
@@ -143,6 +149,8 @@ rule sample_grid:
         pdf=f"{OUT}/paper/samples/{{train_set}}.pdf",
     log:
         f"logs/{EXPERIMENT}/sample_grid/{{train_set}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/sample_grid/{{train_set}}.tsv"
     conda:
         "../envs/paper.yaml"
     threads: 1

@@ -11,6 +11,8 @@ rule build_demo_model:
         f"{OUT}/models/{{model}}/model_index.json",
     log:
         f"logs/{EXPERIMENT}/build_demo_model/{{model}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/build_demo_model/{{model}}.tsv"
     conda:
         "../envs/reconstruct.yaml"
     threads: 1
@@ -32,7 +34,9 @@ rule reconstruct_shard:
         shard=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/shards/{{shard}}-of-{SHARDS}.csv",
         provenance=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/shards/{{shard}}-of-{SHARDS}.json",
     log:
-        f"logs/{EXPERIMENT}/reconstruct/{{dataset}}/{{output}}/{{split}}/{{shard}}.log",
+        f"logs/{EXPERIMENT}/reconstruct_shard/{{dataset}}/{{output}}/{{split}}/{{shard}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/reconstruct_shard/{{dataset}}/{{output}}/{{split}}/{{shard}}.tsv"
     conda:
         "../envs/reconstruct.yaml"
     threads: 4
@@ -49,7 +53,7 @@ rule reconstruct_shard:
         images=lambda wc: f"{OUT}/reconstruction/{wc.dataset}/{wc.output}/{wc.split}/images",
         num_shards=SHARDS,
     shell:
-        "drct reconstruct --manifest {input.manifest:q} --settings {params.settings:q} "
+        "drct reconstruct-shard --manifest {input.manifest:q} --settings {params.settings:q} "
         "--source {params.source:q} --source-label {params.source_label} --split {wildcards.split} "
         "--output-name {wildcards.output:q} --images-dir {params.images:q} "
         "--shard {wildcards.shard} --num-shards {params.num_shards} --out {output.shard:q} "
@@ -67,6 +71,8 @@ rule merge_reconstructions:
         manifest=f"{OUT}/reconstruction/{{dataset}}/{{output}}/{{split}}/manifest.csv",
     log:
         f"logs/{EXPERIMENT}/merge_reconstructions/{{dataset}}/{{output}}/{{split}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/merge_reconstructions/{{dataset}}/{{output}}/{{split}}.tsv"
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -74,10 +80,10 @@ rule merge_reconstructions:
         mem_mb=2000,
         runtime=15,
     shell:
-        "drct merge-manifests --inputs {input.shards:q} --out {output.manifest:q} > {log:q} 2>&1"
+        "drct merge-reconstructions --inputs {input.shards:q} --out {output.manifest:q} > {log:q} 2>&1"
 
 
-rule combine_manifest:
+rule combine:
     """The dataset's valid images plus this experiment's reconstructions: what training and evaluation read."""
     input:
         dataset=f"{DATA}/{{dataset}}/manifest.valid.csv",
@@ -85,7 +91,9 @@ rule combine_manifest:
     output:
         manifest=f"{OUT}/data/{{dataset}}.csv",
     log:
-        f"logs/{EXPERIMENT}/combine_manifest/{{dataset}}.log",
+        f"logs/{EXPERIMENT}/combine/{{dataset}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/combine/{{dataset}}.tsv"
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -15,7 +15,9 @@ rule train_run:
         last=f"{OUT}/train/{{backbone}}/{{run}}/last.safetensors",
         history=f"{OUT}/train/{{backbone}}/{{run}}/history.csv",
     log:
-        f"logs/{EXPERIMENT}/train/{{backbone}}/{{run}}.log",
+        f"logs/{EXPERIMENT}/train_run/{{backbone}}/{{run}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/train_run/{{backbone}}/{{run}}.tsv"
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -28,8 +30,33 @@ rule train_run:
         out_dir=lambda wc: train_dir(wc.run),
     shell:
         # resumes from <out_dir>/resume/ after an interruption; several GPUs: DDP through torchrun
-        "drct train --manifest {input.manifest:q} --settings {params.settings:q} "
+        "drct train-run --manifest {input.manifest:q} --settings {params.settings:q} "
         "--out-dir {params.out_dir:q} --threads {threads} --nproc-per-node {resources.gpu} > {log:q} 2>&1"
+
+
+rule import_released:
+    """Convert one of the authors' released checkpoints (a .pth inside pretrained.zip) into ours."""
+    input:
+        archive=lambda wc: download_path(config["training"]["released"]["download"]),
+    output:
+        checkpoint=f"{OUT}/released/{{backbone}}/{{run}}/best.safetensors",
+        sidecar=f"{OUT}/released/{{backbone}}/{{run}}/best.json",
+    log:
+        f"logs/{EXPERIMENT}/import_released/{{backbone}}/{{run}}.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/import_released/{{backbone}}/{{run}}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=30,
+    params:
+        member=lambda wc: RELEASED[wc.run]["member"],
+        settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
+    shell:
+        "drct import-released --source {input.archive:q} --member {params.member:q} "
+        "--settings {params.settings:q} --out {output.checkpoint:q} > {log:q} 2>&1"
 
 
 rule train:

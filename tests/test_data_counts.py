@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_committed_files_parse_and_cover_the_presets():
     import yaml
 
-    drct2m = load_expected_counts(ROOT / "workflow/expected_counts/drct2m.yaml")
+    drct2m = load_expected_counts(ROOT / "data/expected_counts/drct2m.yaml")
     real = {(e.split, e.count, e.status) for e in drct2m if e.generator == "real"}
     assert real == {("train", 118287, "verified"), ("test", 5000, "verified")}  # COCO 2017
     assert {e.status for e in drct2m if e.generator != "real"} == {"best-known"}
-    genimage = load_expected_counts(ROOT / "workflow/expected_counts/genimage.yaml")
+    genimage = load_expected_counts(ROOT / "data/expected_counts/genimage.yaml")
     assert {e.status for e in genimage} == {"best-known"} and {e.label for e in genimage} == {0, 1}
     for preset in ("drct2m_intra", "genimage_intra", "drct2m_to_genimage"):
         config = yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())
@@ -70,8 +70,8 @@ def test_plain_mapping_means_verified_and_bad_files_are_named(tmp_path):
 
 def test_paths_resolve_against_the_project_when_not_in_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    rel = "workflow/expected_counts/drct2m.yaml"
+    rel = "data/expected_counts/drct2m.yaml"
     assert resolve_counts_path(rel, ROOT) == ROOT / rel
-    (tmp_path / "workflow/expected_counts").mkdir(parents=True)
+    (tmp_path / "data/expected_counts").mkdir(parents=True)
     (tmp_path / rel).write_text("real: {train: 1}\n")
     assert resolve_counts_path(rel, ROOT) == Path(rel)  # a local copy wins

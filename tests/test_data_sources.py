@@ -220,13 +220,13 @@ def test_drct2m_with_coco_through_the_cli(server, tmp_path, monkeypatch):
     archives = []
     for name, src, path, data in downloads:
         out = f"results/downloads/{name}/{path.rsplit('/', 1)[-1]}"
-        args = ["download", "--source", json.dumps(sources[src]), "--path", path, "--out", out,
-                "--key", name, "--lock", "workflow/data.lock.json"]
+        args = ["acquire", "--source", json.dumps(sources[src]), "--path", path, "--out", out,
+                "--key", name, "--lock", "data/data.lock.json"]
         if data is not None:  # COCO publishes md5s
             args += ["--md5", hashlib.md5(data).hexdigest(), "--size", str(len(data))]
         assert drct_main(args) == 0
         archives.append(out)
-    assert sorted(load_lock(Path("workflow/data.lock.json"))) == sorted(d[0] for d in downloads)
+    assert sorted(load_lock(Path("data/data.lock.json"))) == sorted(d[0] for d in downloads)
     assert Path("workflow/listings/drct2m.json").is_file()
 
     counts = tmp_path / "counts.yaml"
@@ -263,7 +263,7 @@ def test_drct2m_with_coco_through_the_cli(server, tmp_path, monkeypatch):
 def test_coco_md5_mismatch_through_the_cli(server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     server.state.files["/zips/val2017.zip"] = _coco_zip("val2017", 1)
-    args = ["download", "--source", json.dumps({"base_url": server.base}), "--path", "zips/val2017.zip",
+    args = ["acquire", "--source", json.dumps({"base_url": server.base}), "--path", "zips/val2017.zip",
             "--out", "dl/val2017.zip", "--key", "coco-val2017", "--lock", "lock.json",
             "--md5", "442b8da7639aecaf257c1dceb8ba8c80"]
     with pytest.raises(ChecksumError, match="md5 mismatch"):

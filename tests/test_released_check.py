@@ -128,13 +128,13 @@ def check_run(dataset, demo_dir, tmp_path_factory) -> Path:
     check = {"model": "demo", "dataset": "drct2m", "source": SOURCE, "released": RELEASED, "split": "test",
              "sample": 100, "seed": 0}
     settings = {"model": str(demo_dir), "steps": STEPS, "device": "cpu"}
-    main(["released-sample", "--manifest", str(dataset), "--source", SOURCE, "--released", RELEASED,
+    main(["published-check-sample", "--manifest", str(dataset), "--source", SOURCE, "--published", RELEASED,
           "--split", "test", "-n", "100", "--seed", "0", "--out", str(out / "sample.csv")])
-    main(["reconstruct", "--manifest", str(out / "sample.csv"), "--settings", json.dumps(settings),
+    main(["reconstruct-shard", "--manifest", str(out / "sample.csv"), "--settings", json.dumps(settings),
           "--source", SOURCE, "--split", "test", "--output-name", "demo-released-check",
           "--images-dir", str(out / "ours" / "images"), "--threads", "2", "--out", str(out / "ours" / "manifest.csv"),
           "--provenance", str(out / "ours" / "provenance.json")])
-    main(["released-compare", "--sample", str(out / "sample.csv"), "--ours", str(out / "ours" / "manifest.csv"),
+    main(["published-check-compare", "--sample", str(out / "sample.csv"), "--ours", str(out / "ours" / "manifest.csv"),
           "--check", json.dumps(check), "--provenance", str(out / "ours" / "provenance.json"),
           "--out-csv", str(out / "comparison.csv"), "--out-json", str(out / "summary.json"),
           "--out-md", str(out / "report.md")])

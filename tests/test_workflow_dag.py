@@ -48,16 +48,16 @@ def job_counts(*args: str, directory: Path = ROOT) -> dict[str, int]:
 #   report); 3 reconstruction jobs (real train, FLUX train, real test) x 2 shards;
 #   runs = (drct + baseline) x 2 backbones = 4, each scored under 2 protocols.
 DEMO = {
-    "build_demo_model": 1, "fetch_archive": 1, "prepare_dataset": 2, "validate_dataset": 2,
-    "data_report": 2, "combine_manifest": 2, "reconstruct_shard": 6, "merge_reconstructions": 3,
-    "train_run": 4, "predict": 8, "metrics": 8, "tables": 2, "all": 1, "total": 42,
+    "build_demo_model": 1, "acquire": 1, "prepare": 2, "validate": 2,
+    "data_report": 2, "combine": 2, "reconstruct_shard": 6, "merge_reconstructions": 3,
+    "train_run": 4, "score": 8, "metrics": 8, "tables": 2, "all": 1, "total": 42,
 }
 # Paper outputs (issue 6), by hand from config.yaml: robustness and the format control both on
 #   [intra], scored together in one job per run -> 4 predict_perturbed, 4 perturbed_metrics, one
 #   robustness and one format_bias report; the one train set (sdv1) has real_rec and fake_rec ->
 #   1 samples, 1 sample_grid. 42 + 4 + 4 + 1 + 1 + 1 + 1 = 54.
 DEMO = {
-    **DEMO, "predict_perturbed": 4, "perturbed_metrics": 4, "robustness": 1, "format_bias": 1,
+    **DEMO, "score_perturbed": 4, "perturbed_metrics": 4, "robustness": 1, "format_bias": 1,
     "samples": 1, "sample_grid": 1, "total": 54,
 }
 # Worked out from the presets, not from the code under test:
@@ -65,41 +65,41 @@ DEMO = {
 #   one dataset: 1 prepare, 1 validate, 1 data_report (never one job per image);
 #   runs = (sdv1: drct + baseline, sdv2: drct) x 2 backbones x 1 seed = 6; one protocol.
 DRCT2M_INTRA = {
-    "fetch_archive": 20, "prepare_dataset": 1, "validate_dataset": 1, "data_report": 1,
-    "combine_manifest": 1, "train_run": 6, "predict": 6, "metrics": 6, "tables": 1, "all": 1,
+    "acquire": 20, "prepare": 1, "validate": 1, "data_report": 1,
+    "combine": 1, "train_run": 6, "score": 6, "metrics": 6, "tables": 1, "all": 1,
     "total": 44,
 }
 # + robustness [intra] and format control [intra], one perturbed job per run: 6 predict_perturbed,
 #   6 perturbed_metrics, 1 robustness, 1 format_bias; train sets sdv1 and sdv2 both have real_rec
 #   and fake_rec -> 2 samples, 2 sample grids. 44 + 6 + 6 + 1 + 1 + 2 + 2 = 62.
 DRCT2M_INTRA = {
-    **DRCT2M_INTRA, "predict_perturbed": 6, "perturbed_metrics": 6, "robustness": 1,
+    **DRCT2M_INTRA, "score_perturbed": 6, "perturbed_metrics": 6, "robustness": 1,
     "format_bias": 1, "samples": 2, "sample_grid": 2, "total": 62,
 }
 # genimage_intra: 8 subset archives; 2 reconstruction jobs x 64 shards; runs = 2 methods x 2 backbones.
 GENIMAGE_INTRA = {
-    "fetch_archive": 8, "prepare_dataset": 1, "validate_dataset": 1, "data_report": 1,
-    "reconstruct_shard": 128, "merge_reconstructions": 2, "combine_manifest": 1, "train_run": 4,
-    "predict": 4, "metrics": 4, "tables": 1, "all": 1, "total": 156,
+    "acquire": 8, "prepare": 1, "validate": 1, "data_report": 1,
+    "reconstruct_shard": 128, "merge_reconstructions": 2, "combine": 1, "train_run": 4,
+    "score": 4, "metrics": 4, "tables": 1, "all": 1, "total": 156,
 }
 # + robustness and format control on [intra], one perturbed job per run (4) -> 4 + 4 jobs, 2
 #   reports; one train set with reconstructions -> 1 samples, 1 grid. 156 + 4 + 4 + 1 + 1 + 1 + 1 = 168.
 GENIMAGE_INTRA = {
-    **GENIMAGE_INTRA, "predict_perturbed": 4, "perturbed_metrics": 4, "robustness": 1,
+    **GENIMAGE_INTRA, "score_perturbed": 4, "perturbed_metrics": 4, "robustness": 1,
     "format_bias": 1, "samples": 1, "sample_grid": 1, "total": 168,
 }
 # drct2m_to_genimage: 20 + 8 archives, 2 datasets (each: prepare, validate, data_report);
 #   the 6 DRCT-2M runs scored under intra and cross.
 DRCT2M_TO_GENIMAGE = {
-    "fetch_archive": 28, "prepare_dataset": 2, "validate_dataset": 2, "data_report": 2,
-    "combine_manifest": 2, "train_run": 6, "predict": 12, "metrics": 12, "tables": 2, "all": 1,
+    "acquire": 28, "prepare": 2, "validate": 2, "data_report": 2,
+    "combine": 2, "train_run": 6, "score": 12, "metrics": 12, "tables": 2, "all": 1,
     "total": 69,
 }
 # + robustness on [intra] and format control on [intra, cross]: one perturbed job per protocol and
 #   run -> 6 + 6 = 12 predict_perturbed, 12 perturbed_metrics, 1 robustness, 2 format_bias;
 #   sdv1, sdv2 -> 2 samples, 2 grids. 69 + 12 + 12 + 1 + 2 + 2 + 2 = 100.
 DRCT2M_TO_GENIMAGE = {
-    **DRCT2M_TO_GENIMAGE, "predict_perturbed": 12, "perturbed_metrics": 12, "robustness": 1,
+    **DRCT2M_TO_GENIMAGE, "score_perturbed": 12, "perturbed_metrics": 12, "robustness": 1,
     "format_bias": 2, "samples": 2, "sample_grid": 2, "total": 100,
 }
 # drct2m_intra with recompute: 7 jobs (sdv1 real train/test + sd1.4 fake-rec, sdv2 the same, sdxl real test)
@@ -124,8 +124,8 @@ for _expected in (DEMO, DRCT2M_INTRA, GENIMAGE_INTRA, DRCT2M_TO_GENIMAGE, DRCT2M
 #   3 tables; no reconstruction (the GenImage jobs are training-only, left out), no studies or samples;
 #   26 + 8 + 6 + 10 + 10 + 3 + dvc_views 1 + all 1 = 65.
 EVAL_RELEASED = {
-    "fetch_archive": 26, "prepare_dataset": 2, "validate_dataset": 2, "data_report": 2, "combine_manifest": 2,
-    "import_released": 6, "predict": 10, "metrics": 10, "tables": 3, "dvc_views": 1, "all": 1, "total": 65,
+    "acquire": 26, "prepare": 2, "validate": 2, "data_report": 2, "combine": 2,
+    "import_released": 6, "score": 10, "metrics": 10, "tables": 3, "dvc_views": 1, "all": 1, "total": 65,
 }
 
 
@@ -194,41 +194,41 @@ def test_snakefiles_are_formatted() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# Released-reconstruction check (issue 7, rules/released_check.smk; not part of `all`, so the counts
-#   above are unchanged): drct2m_intra's `released_check` needs the drct2m dataset's valid manifest
+# Published-reconstruction check (issue 7, rules/published_check.smk; not part of `all`, so the counts
+#   above are unchanged): drct2m_intra's `published_check` needs the drct2m dataset's valid manifest
 #   (20 fetches, prepare, validate), then one sample, one reconstruction (GPU) and one comparison job.
-RELEASED_CHECK = {
-    "fetch_archive": 20, "prepare_dataset": 1, "validate_dataset": 1, "released_check_sample": 1,
-    "released_check_reconstruct": 1, "released_check_compare": 1, "released_check": 1, "total": 26,
+PUBLISHED_CHECK = {
+    "acquire": 20, "prepare": 1, "validate": 1, "published_check_sample": 1,
+    "published_check_reconstruct": 1, "published_check_compare": 1, "published_check": 1, "total": 26,
 }
 
 
-def test_released_check_dag_job_counts() -> None:
+def test_published_check_dag_job_counts() -> None:
     # `--configfile=`: the option takes several files, and the target must not be read as one
-    assert job_counts("--configfile=presets/drct2m_intra.yaml", "released_check") == RELEASED_CHECK
+    assert job_counts("--configfile=presets/drct2m_intra.yaml", "published_check") == PUBLISHED_CHECK
 
 
-def test_released_check_without_its_config_block_says_how_to_turn_it_on(tmp_path: Path) -> None:
+def test_published_check_without_its_config_block_says_how_to_turn_it_on(tmp_path: Path) -> None:
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     listed = subprocess.run(
         [SNAKEMAKE, "--list-rules", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
         cwd=tmp_path, env=_env(), capture_output=True, text=True,
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
-    assert "reconstruct_shard" in listed.stdout and "released_check_reconstruct" not in listed.stdout
+    assert "reconstruct_shard" in listed.stdout and "published_check_reconstruct" not in listed.stdout
     asked = subprocess.run(
-        [SNAKEMAKE, "-n", "released_check", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
+        [SNAKEMAKE, "-n", "published_check", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
         cwd=tmp_path, env=_env(), capture_output=True, text=True,
     )
     assert asked.returncode != 0
-    assert "released-reconstruction check is not configured" in asked.stdout + asked.stderr
+    assert "published-reconstruction check is not configured" in asked.stdout + asked.stderr
 
 
-def test_snakemake_lint_is_clean_with_the_released_check() -> None:
-    """The default lint reads the demo config, which has no released check: lint a preset that has one."""
+def test_snakemake_lint_is_clean_with_the_published_check() -> None:
+    """The default lint reads the demo config, which has no published check: lint a preset that has one."""
     result = subprocess.run(
         [SNAKEMAKE, "--lint", "--configfile", "presets/drct2m_intra.yaml"], cwd=ROOT, env=_env(),
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "released_check" in (ROOT / "Snakefile").read_text()
+    assert "published_check" in (ROOT / "Snakefile").read_text()

@@ -9,7 +9,7 @@ What it does, in a scratch directory (nothing is written in the project):
 
 1. ``empty``: ``snakemake -n`` with no data at all (a fresh clone);
 2. ``data-present``: the data steps' outputs exist at full size: a synthetic ``manifest.csv`` and
-   ``manifest.valid.csv`` with one row per image of ``workflow/expected_counts/drct2m.yaml``
+   ``manifest.valid.csv`` with one row per image of ``data/expected_counts/drct2m.yaml``
    (2,342,453 rows), ``counts.csv``, an empty ``quarantine.csv`` and placeholder archives, with
    modification times in pipeline order, so Snakemake sees the data steps as done;
 3. ``data-present-recompute``: the same with ``reconstruction.mode: recompute`` (7 jobs x 64
@@ -80,7 +80,7 @@ def prepare_data(work: Path, config: dict) -> int:
         archive.touch()
     data = work / "results" / "data" / "drct2m"
     data.mkdir(parents=True, exist_ok=True)
-    rows = write_synthetic_manifest(data / "manifest.csv", ROOT / "workflow/expected_counts/drct2m.yaml")
+    rows = write_synthetic_manifest(data / "manifest.csv", ROOT / "data/expected_counts/drct2m.yaml")
     (data / "counts.csv").write_text("generator,split,label,expected,found,status,ok,source\n")
     shutil.copyfile(data / "manifest.csv", data / "manifest.valid.csv")
     (data / "quarantine.csv").write_text(HEADER.rstrip("\n") + ",reason,detail\n")

@@ -1,4 +1,4 @@
-"""Join manifests: shards of one reconstruction job, and a dataset with this experiment's reconstructions.
+"""Join a dataset's manifest with this experiment's reconstructions.
 
 Training and evaluation read one combined manifest per dataset instead of globbing folders, so
 what they saw is exactly what the manifest lists (and its sha256 identifies it).
@@ -14,19 +14,6 @@ import pandas as pd
 from drct.data.manifest import read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
-
-
-def merge_manifests(inputs: list[Path], out: Path) -> pd.DataFrame:
-    """Concatenate manifests (e.g. the shards of one job), keeping every row, failures included."""
-    frames = [read_manifest(path) for path in inputs]
-    merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    write_manifest(merged, out)
-    if "status" in merged:
-        failed = merged[merged["status"] == "failed"]
-        for _, row in failed.iterrows():
-            log.warning("reconstruction failed for %s: %s", row.get("source_abspath", row.get("source_path")), row["error"])
-    log.info("merged %d manifests: %d rows -> %s", len(inputs), len(merged), out)
-    return merged
 
 
 def combine_manifests(dataset: Path, reconstructions: list[Path], out: Path) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Expected image counts per generator and split, from a committed file, checked after layout.
 
 Why: a truncated download, a wrong archive or a changed upstream dataset shows up first as a
-wrong number of images. The expected numbers live in ``workflow/expected_counts/<dataset>.yaml``
+wrong number of images. The expected numbers live in ``data/expected_counts/<dataset>.yaml``
 (committed), each marked ``verified`` (a published, checked number: COCO 2017 train 118,287 /
 val 5,000) or ``best-known`` (our best information, not confirmed against the data). Every
 mismatch is reported, per generator and split (and label where the file gives one); mismatches
