@@ -371,3 +371,21 @@ def published_check_not_configured(wc):
         "({model, dataset, source, released, split, sample, seed}) to the config, as in "
         "presets/drct2m_intra.yaml, or run it with --configfile presets/drct2m_intra.yaml"
     )
+
+
+def rule_threads(rule_name):
+    """Cores of a rule's jobs, from `resources.<rule>` in the config."""
+    return config["resources"][rule_name]["threads"]
+
+
+def rule_resources(rule_name):
+    """mem_mb and runtime of a rule's jobs from `resources.<rule>`, and gpu only where it asks for one,
+    so a CPU-only demo submits no GPU request (train_run's null gpu: training.gpus_per_run).
+    """
+    spec = config["resources"][rule_name]
+    gpu = spec["gpu"] if spec["gpu"] is not None else config["training"]["gpus_per_run"]
+    return {
+        "mem_mb": spec["mem_mb"],
+        "runtime": spec["runtime"],
+        **({"gpu": gpu} if gpu else {}),
+    }

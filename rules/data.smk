@@ -15,10 +15,9 @@ rule acquire:
         "logs/benchmarks/acquire/{download}/{filename}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: rule_threads("acquire")
     resources:
-        mem_mb=2000,
-        runtime=720,
+        **rule_resources("acquire"),
         downloads=1,
     params:
         source=lambda wc: as_json(download_source(wc.download)),
@@ -47,10 +46,9 @@ rule prepare:
         "logs/benchmarks/prepare/{dataset}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: rule_threads("prepare")
     resources:
-        mem_mb=8000,
-        runtime=720,
+        **rule_resources("prepare"),
     params:
         spec=lambda wc: as_json(dataset_config(wc.dataset)),
         out_dir=lambda wc: f"{DATA}/{wc.dataset}",
@@ -77,10 +75,9 @@ rule validate:
         "logs/benchmarks/validate/{dataset}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 2
+    threads: rule_threads("validate")
     resources:
-        mem_mb=8000,
-        runtime=720,
+        **rule_resources("validate"),
     shell:
         "drct validate --manifest {input.manifest:q} --out-valid {output.valid:q} "
         "--out-quarantine {output.quarantine:q} --workers {threads} > {log:q} 2>&1"
@@ -101,10 +98,9 @@ rule data_report:
         "logs/benchmarks/data_report/{dataset}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: rule_threads("data_report")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **rule_resources("data_report"),
     params:
         layout=lambda wc: dataset_config(wc.dataset)["layout"],
     shell:
@@ -123,10 +119,9 @@ rule fetch_weights:
         f"logs/benchmarks/{EXPERIMENT}/fetch_weights.tsv"
     conda:
         "../envs/reconstruct.yaml"
-    threads: 1
+    threads: rule_threads("fetch_weights")
     resources:
-        mem_mb=8000,
-        runtime=240,
+        **rule_resources("fetch_weights"),
         downloads=1,
     params:
         spec=as_json(WEIGHTS),

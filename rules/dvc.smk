@@ -67,10 +67,9 @@ rule dvc_views:
         f"logs/benchmarks/{EXPERIMENT}/dvc_views.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("dvc_views")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("dvc_views"),
     params:
         protocols=as_json(config["evaluation"]["protocols"]),
         metrics_dir=lambda wc: f"{OUT}/metrics",

@@ -21,11 +21,9 @@ rule score:
         f"logs/benchmarks/{EXPERIMENT}/score/{{protocol}}/{{run}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: rule_threads("score")
     resources:
-        mem_mb=32000,
-        runtime=360,
-        gpu=1,
+        **rule_resources("score"),
     params:
         generators=lambda wc: protocol_generators(wc.protocol),
         batch_size=config["evaluation"]["batch_size"],
@@ -50,10 +48,9 @@ rule metrics:
         f"logs/benchmarks/{EXPERIMENT}/metrics/{{protocol}}/{{run}}.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("metrics")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **rule_resources("metrics"),
     params:
         protocol=lambda wc: as_json(protocol_config(wc.protocol)),
         bootstrap=as_json(config["evaluation"]["bootstrap"]),
@@ -79,10 +76,9 @@ rule samples:
         f"logs/benchmarks/{EXPERIMENT}/samples/{{train_set}}.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("samples")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("samples"),
     params:
         groups=lambda wc: as_json(sample_groups(wc.train_set)),
         split=config["evaluation"]["samples"]["split"],
@@ -106,11 +102,9 @@ rule score_perturbed:
         f"logs/benchmarks/{EXPERIMENT}/score_perturbed/{{protocol}}/{{run}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: rule_threads("score_perturbed")
     resources:
-        mem_mb=32000,
-        runtime=720,
-        gpu=1,
+        **rule_resources("score_perturbed"),
     params:
         generators=lambda wc: protocol_generators(wc.protocol),
         perturbations=lambda wc: protocol_perturbations(wc.protocol),
@@ -135,10 +129,9 @@ rule perturbed_metrics:
         f"logs/benchmarks/{EXPERIMENT}/perturbed_metrics/{{protocol}}/{{run}}.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("perturbed_metrics")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **rule_resources("perturbed_metrics"),
     params:
         protocol=lambda wc: as_json(protocol_config(wc.protocol)),
     shell:

@@ -46,10 +46,9 @@ rule tables:
         f"logs/benchmarks/{EXPERIMENT}/tables/{{protocol}}.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("tables")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("tables"),
     params:
         spec=lambda wc: as_json(paper_spec(wc)),
         out_dir=lambda wc: f"{OUT}/paper/{wc.protocol}",
@@ -81,10 +80,9 @@ rule robustness:
         f"logs/benchmarks/{EXPERIMENT}/robustness/{{protocol}}.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("robustness")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("robustness"),
     params:
         spec=lambda wc: as_json(study_spec(wc)),
         only=study_perturbations("robustness"),
@@ -120,10 +118,9 @@ rule format_bias:
         f"logs/benchmarks/{EXPERIMENT}/format_bias/{{protocol}}.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("format_bias")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("format_bias"),
     params:
         spec=lambda wc: as_json(study_spec(wc)),
         only=study_perturbations("format"),
@@ -153,10 +150,9 @@ rule sample_grid:
         f"logs/benchmarks/{EXPERIMENT}/sample_grid/{{train_set}}.tsv"
     conda:
         "../envs/paper.yaml"
-    threads: 1
+    threads: rule_threads("sample_grid")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("sample_grid"),
     params:
         title=lambda wc: f"Train set {wc.train_set}: images and their diffusion reconstructions"
         + (" (demo: random-weight reconstruction model)" if config["demo"] else ""),

@@ -25,10 +25,9 @@ rule published_check_sample:
         f"logs/benchmarks/{EXPERIMENT}/published_check/sample.tsv"
     conda:
         "../envs/reconstruct.yaml"
-    threads: 1
+    threads: rule_threads("published_check_sample")
     resources:
-        mem_mb=8000,
-        runtime=30,
+        **rule_resources("published_check_sample"),
     params:
         source=PUBLISHED_CHECK["source"],
         published=PUBLISHED_CHECK["released"],
@@ -57,11 +56,9 @@ rule published_check_reconstruct:
         f"logs/benchmarks/{EXPERIMENT}/published_check/reconstruct.tsv"
     conda:
         "../envs/reconstruct.yaml"
-    threads: 4
+    threads: rule_threads("published_check_reconstruct")
     resources:
-        mem_mb=32000,
-        runtime=120,
-        gpu=1,
+        **rule_resources("published_check_reconstruct"),
     params:
         settings=as_json(recon_model_settings(PUBLISHED_CHECK["model"])),
         source=PUBLISHED_CHECK["source"],
@@ -91,10 +88,9 @@ rule published_check_compare:
         f"logs/benchmarks/{EXPERIMENT}/published_check/compare.tsv"
     conda:
         "../envs/reconstruct.yaml"
-    threads: 1
+    threads: rule_threads("published_check_compare")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **rule_resources("published_check_compare"),
     params:
         check=as_json(PUBLISHED_CHECK),
     shell:

@@ -15,10 +15,9 @@ rule build_demo_model:
         f"logs/benchmarks/{EXPERIMENT}/build_demo_model/{{model}}.tsv"
     conda:
         "../envs/reconstruct.yaml"
-    threads: 1
+    threads: rule_threads("build_demo_model")
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **rule_resources("build_demo_model"),
     params:
         model_dir=lambda wc: f"{OUT}/models/{wc.model}",
         seed=0,
@@ -39,11 +38,9 @@ rule reconstruct_shard:
         f"logs/benchmarks/{EXPERIMENT}/reconstruct_shard/{{dataset}}/{{output}}/{{split}}/{{shard}}.tsv"
     conda:
         "../envs/reconstruct.yaml"
-    threads: 4
+    threads: rule_threads("reconstruct_shard")
     resources:
-        mem_mb=32000,
-        runtime=720,
-        gpu=1,
+        **rule_resources("reconstruct_shard"),
     params:
         settings=lambda wc: as_json(recon_settings(wc)),
         source=lambda wc: recon_job(wc.dataset, wc.output, wc.split)["source"],
@@ -75,10 +72,9 @@ rule merge_reconstructions:
         f"logs/benchmarks/{EXPERIMENT}/merge_reconstructions/{{dataset}}/{{output}}/{{split}}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: rule_threads("merge_reconstructions")
     resources:
-        mem_mb=2000,
-        runtime=15,
+        **rule_resources("merge_reconstructions"),
     shell:
         "drct merge-reconstructions --inputs {input.shards:q} --out {output.manifest:q} > {log:q} 2>&1"
 
@@ -96,10 +92,9 @@ rule combine:
         f"logs/benchmarks/{EXPERIMENT}/combine/{{dataset}}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: rule_threads("combine")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **rule_resources("combine"),
     shell:
         "drct combine --dataset {input.dataset:q} --reconstructions {input.reconstructions:q} "
         "--out {output.manifest:q} > {log:q} 2>&1"

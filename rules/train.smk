@@ -20,18 +20,17 @@ rule train_run:
         f"logs/benchmarks/{EXPERIMENT}/train_run/{{backbone}}/{{run}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: rule_threads("train_run")
     resources:
-        gpu=config["training"]["gpus_per_run"],
-        mem_mb=64000,
-        runtime=2880,
+        **rule_resources("train_run"),
     params:
         settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
         out_dir=lambda wc: train_dir(wc.run),
+        nproc=config["training"]["gpus_per_run"],
     shell:
         # resumes from <out_dir>/resume/ after an interruption; several GPUs: DDP through torchrun
         "drct train-run --manifest {input.manifest:q} --settings {params.settings:q} "
-        "--out-dir {params.out_dir:q} --threads {threads} --nproc-per-node {resources.gpu} > {log:q} 2>&1"
+        "--out-dir {params.out_dir:q} --threads {threads} --nproc-per-node {params.nproc} > {log:q} 2>&1"
 
 
 rule import_released:
@@ -47,10 +46,9 @@ rule import_released:
         f"logs/benchmarks/{EXPERIMENT}/import_released/{{backbone}}/{{run}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: rule_threads("import_released")
     resources:
-        mem_mb=16000,
-        runtime=30,
+        **rule_resources("import_released"),
     params:
         member=lambda wc: RELEASED[wc.run]["member"],
         settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
