@@ -57,7 +57,8 @@ def rule_blocks() -> dict[str, tuple[Path, str]]:
 
 
 def has_shell(block: str) -> bool:
-    return re.search(r"^\s+shell:", block, re.MULTILINE) is not None
+    """A rule that runs something (a job of its own), as opposed to an aggregate target."""
+    return re.search(r"^\s+(shell|run|script|notebook|wrapper):", block, re.MULTILINE) is not None
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
