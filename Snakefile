@@ -22,7 +22,7 @@ include: "rules/common.smk"
 
 
 if config["container"]:
-    # one image for every rule (README "Cluster execution"): snakemake --sdm apptainer ...
+    # one image for every rule (docs/cluster.md): snakemake --sdm apptainer ...
 
     container: config["container"]
 
