@@ -1,25 +1,22 @@
 """Config validation and the path helpers every rule file uses.
 
 The DAG's shape comes only from the config (datasets, generators, jobs, shards, runs), never from
-data on disk, so `snakemake -n` builds a preset's full DAG before anything is downloaded.
+data on disk, so `snakemake -n` builds a preset's full DAG before anything is downloaded. Only
+`drct.config` and the pure-Python `drct.planning` (plus `drct.data.sources` for URLs) are imported
+here: the DAG, and DVC's stages, never depend on training or evaluation code.
 """
 
 import copy
 import json
 import os
 
-from drct.config import (
-    active_jobs,
-    find,
-    iter_runs,
-    run_meta,
-    runs_for_protocol,
-    train_settings,
-    validate_config,
-)
+from drct.config import validate_config
 from drct.data.sources import resolve_url
+from drct.planning import perturbations
+from drct.planning.jobs import active_jobs
 from drct.planning.released import evaluated_jobs, released_checkpoints
-from drct.fetch_weights import weights_spec
+from drct.planning.runs import find, iter_runs, run_meta, runs_for_protocol, train_settings
+from drct.planning.weights import weights_spec
 
 if workflow.overwrite_configfiles:
     # A preset (--configfile presets/X.yaml) is a complete experiment: start from it alone, so no
@@ -42,7 +39,7 @@ LOCK_FILE = os.path.relpath(os.path.join(workflow.basedir, "data", "data.lock.js
 RUNS = {run.id: run for run in iter_runs(config)}
 JOBS = active_jobs(config)
 # released checkpoints (training.checkpoints: released): nothing is trained, so only the
-# reconstructions an evaluation protocol scores are computed (rules/models.smk imports the rest)
+# reconstructions an evaluation protocol scores are computed (rule import_released in rules/train.smk imports the rest)
 RELEASED = released_checkpoints(config)
 if RELEASED:
     JOBS = evaluated_jobs(config, JOBS)
@@ -241,54 +238,26 @@ def paper_spec(wc):
     }
 
 
-# --- robustness study, format-bias control, sample grid (rules/robustness.smk, evaluate, paper) ---
-
-#: config section of each perturbation study
-STUDY_SECTIONS = {"robustness": "robustness", "format": "format_control"}
-
+# --- robustness study, format-bias control, sample grid (rules/evaluate.smk, rules/paper.smk) ---
 
 def study_protocols(study):
-    """Protocols a study runs on; an unknown protocol name stops the workflow with the known ones."""
-    names = config["evaluation"][STUDY_SECTIONS[study]]["protocols"]
-    known = [p["name"] for p in config["evaluation"]["protocols"]]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(
-            f"evaluation.{STUDY_SECTIONS[study]}.protocols: {unknown} not in evaluation.protocols ({known})"
-        )
-    return names
-
-
-def _number(value):
-    return str(int(value)) if float(value).is_integer() else f"{float(value):g}"
+    """Protocols a study runs on (checked against evaluation.protocols when the config was validated)."""
+    return perturbations.study_protocols(config, study)
 
 
 def study_perturbations(study):
     """The study's perturbations as `drct evaluate --perturbations` takes them (jpeg:60, png ...)."""
-    section = config["evaluation"][STUDY_SECTIONS[study]]
-    if study == "format":
-        return [
-            "png" if f == "png" else f"jpeg:{int(f[4:])}" for f in section["formats"]
-        ]
-    specs = [f"jpeg:{_number(q)}" for q in section["jpeg_quality"]]
-    specs += [f"scale:{_number(s)}" for s in section["scale"]]
-    specs += [f"blur:{_number(s)}" for s in section["blur_sigma"]]
-    return specs
+    return perturbations.study_perturbations(config, study)
 
 
 def perturbed_protocols():
     """Protocols with any perturbation study, in config order."""
-    wanted = set(study_protocols("robustness")) | set(study_protocols("format"))
-    return [p["name"] for p in config["evaluation"]["protocols"] if p["name"] in wanted]
+    return perturbations.perturbed_protocols(config)
 
 
 def protocol_perturbations(protocol):
     """Every perturbation a protocol is scored under (both studies, each once): one job per run."""
-    specs = []
-    for study in ("robustness", "format"):
-        if protocol in study_protocols(study):
-            specs += [s for s in study_perturbations(study) if s not in specs]
-    return specs
+    return perturbations.protocol_perturbations(config, protocol)
 
 
 def perturbed_dir(protocol, run_id):

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 
 from drct.config import load_yaml, validate_config
 from drct.reconstruction.build_demo_model import build_demo_pipeline
-from drct.fetch_weights import weights_spec
+from drct.planning.weights import weights_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -108,12 +108,12 @@ def test_a_model_missing_from_the_cache_is_named(hub, tmp_path: Path) -> None:
 
 def test_weights_spec_lists_what_each_preset_loads() -> None:
     intra = validate_config(load_yaml(ROOT / "presets" / "drct2m_intra.yaml"))
-    # published reconstructions: no reconstruction job loads a model, but the released check does
+    # published reconstructions: no reconstruction job loads a model, but the published check does
     assert [(e["kind"], e["model"]) for e in weights_spec(intra, [], released=False)] == [
         ("diffusers", "stable-diffusion-v1-5/stable-diffusion-inpainting"),
         ("timm", "convnext_base.fb_in22k"), ("open_clip", "ViT-L-14-quickgelu")]
     without_check = copy.deepcopy(intra)
-    del without_check["reconstruction"]["released_check"]
+    del without_check["reconstruction"]["published_check"]
     assert [e["kind"] for e in weights_spec(without_check, [], released=False)] == ["timm", "open_clip"]
     recompute = copy.deepcopy(intra)
     jobs = recompute["reconstruction"]["jobs"]

@@ -17,6 +17,7 @@ from drct.paper.render import render_protocol
 from drct.paper.rounding import decimal_mean, format_cell
 from drct.paper.tables import (
     PAPER_TABLES,
+    aggregate_seeds,
     build_table,
     generator_columns,
     load_paper_table,
@@ -151,9 +152,33 @@ def _write_metrics(path: Path, run: str, accs: dict[str, float]) -> Path:
 
 
 RUNS_META = [
-    {"run": "drct_convb_sd14", "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1"},
-    {"run": "baseline_convb_sd14", "method": "baseline", "backbone_label": "Conv-B", "dr_label": "SDv1"},
+    {"run": "drct_convb_sd14", "group": "drct_convb_sd14", "seed": 0, "method": "drct", "backbone_label": "Conv-B",
+     "dr_label": "SDv1"},
+    {"run": "baseline_convb_sd14", "group": "baseline_convb_sd14", "seed": 0, "method": "baseline",
+     "backbone_label": "Conv-B", "dr_label": "SDv1"},
 ]
+
+
+def test_seeds_aggregate_by_the_group_in_the_runs_meta_not_by_the_run_id(tmp_path):
+    """The group travels in the runs meta; ids that do not end in -seed<n> are never parsed apart."""
+    meta = [
+        {"run": "first", "group": "drct-convb", "seed": 1, "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1"},
+        {"run": "second", "group": "drct-convb", "seed": 2, "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1"},
+        {"run": "drct-convb-seed0", "group": "other", "seed": 0, "method": "drct", "backbone_label": "Conv-B",
+         "dr_label": "SDv2"},
+    ]
+    files = [_write_metrics(tmp_path / f"{m['run']}.json", m["run"], {"sd14": acc}) for m, acc in zip(meta, (90, 80, 70))]
+    rows = our_rows_from_metrics(files, meta, {"sd14": "SDv1.4"})
+    assert rows["group"].tolist() == ["drct-convb", "drct-convb", "other"]
+    means, stds = aggregate_seeds(rows)
+    assert means["SDv1.4"].tolist() == [85.0, 70.0]
+    assert len(means) == 2
+
+
+def test_a_runs_meta_without_its_group_names_the_run(tmp_path):
+    meta = [{"run": "r", "seed": 0, "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1"}]
+    with pytest.raises(KeyError, match="run 'r'.*'group'"):
+        our_rows_from_metrics([_write_metrics(tmp_path / "r.json", "r", {"sd14": 1.0})], meta, {"sd14": "SDv1.4"})
 
 
 def test_our_rows_from_metrics(tmp_path):

@@ -1,28 +1,33 @@
-"""Experiment configuration: schema validation with messages that say what to fix, and derived names.
+"""Experiment configuration: loading and validation, with messages that say what to fix.
 
 The JSON schema (``workflow/schemas/config.schema.yaml``) checks types and allowed values; the
-cross-reference checks below catch what a schema cannot (a train set naming a dataset that does
-not exist, a published reconstruction the dataset does not ship). Both run when the workflow
-starts, before any job, so a typo costs seconds rather than a failed GPU job hours later.
+checks below, one per config section, catch what a schema cannot (a train set naming a dataset that
+does not exist, a published reconstruction the dataset does not ship, a path that leaves its
+folder). Both run when the workflow starts, before any job, so a typo costs seconds rather than a
+failed GPU job hours later. What the config *plans* (runs, jobs, perturbations, weights) is
+:mod:`drct.planning`.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from drct.data.paths import relative_path_problem
+from drct.errors import DrctError
+from drct.planning.jobs import available_generators, dataset_generator_names
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = PROJECT_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(DrctError, ValueError):
     """The configuration is invalid; the message lists every problem, one per line."""
 
 
@@ -83,19 +88,31 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SC
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     messages = [_describe(e) for e in errors]
     if not messages:
-        messages = _cross_reference_errors(config)
+        messages = [problem for check in SECTION_CHECKS for problem in check(config)]
     if messages:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(messages))
     return config
 
 
-def _duplicates(values: list[str]) -> list[str]:
-    seen: set[str] = set()
+def _duplicates(values: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
     return sorted({v for v in values if v in seen or seen.add(v)})
 
 
-def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
-    """Checks that need more than one part of the config at once."""
+#: a device name torch accepts that a config may ask for (``auto``: CUDA when present)
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+
+
+def _path_problem(key: str, value: str | None, within: str, *, file: bool = False) -> list[str]:
+    """The message for a path-like value that would leave its folder (none for a good or absent value)."""
+    if value is None:
+        return []
+    problem = relative_path_problem(value, file=file, within=within)
+    return [f"'{key}': {value!r} {problem}"] if problem else []
+
+
+def check_unique_names(config: dict[str, Any]) -> list[str]:
+    """Names become folders and DAG wildcards: each must be unique within its list."""
     problems: list[str] = []
     for section, items in (
         ("downloads", config["downloads"]),
@@ -107,31 +124,69 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
     ):
         for dup in _duplicates([item["name"] for item in items]):
             problems.append(f"'{section}': name {dup!r} is used more than once")
+    return problems
 
-    downloads = {d["name"]: d for d in config["downloads"]}
+
+def check_sources(config: dict[str, Any]) -> list[str]:
+    """A source's listing file is written by the pipeline: it must stay inside the project."""
+    problems: list[str] = []
+    for name, source in config["sources"].items():
+        problems += _path_problem(f"sources.{name}.listing", source.get("listing"), "the project folder", file=True)
+    return problems
+
+
+def check_downloads(config: dict[str, Any]) -> list[str]:
+    """Each download names a source, and a path below it whose last part names the local file."""
+    problems: list[str] = []
     for i, download in enumerate(config["downloads"]):
         if download["source"] not in config["sources"]:
             problems.append(
                 f"'downloads[{i}].source': {download['source']!r} is not a key of 'sources' "
                 f"({', '.join(sorted(config['sources']))})"
             )
-    datasets = {d["name"]: d for d in config["datasets"]}
+        problems += _path_problem(f"downloads[{i}].path", download["path"], "the source's base_url", file=True)
+    return problems
+
+
+def check_datasets(config: dict[str, Any]) -> list[str]:
+    """Archives name downloads; folders inside them stay inside them; generator names are unique."""
+    problems: list[str] = []
+    downloads = {d["name"] for d in config["downloads"]}
     for i, dataset in enumerate(config["datasets"]):
         for j, archive in enumerate(dataset["archives"]):
             if archive["download"] not in downloads:
                 problems.append(
                     f"'datasets[{i}].archives[{j}].download': {archive['download']!r} is not a downloads[].name"
                 )
+            problems += _path_problem(f"datasets[{i}].archives[{j}].member", archive.get("member"), "the archive's root")
         if dataset["layout"] == "drct2m" and not dataset.get("real_folder"):
             problems.append(f"'datasets[{i}].real_folder': required for the drct2m layout")
+        problems += _path_problem(f"datasets[{i}].real_folder", dataset.get("real_folder"), "the dataset root")
+        for j, generator in enumerate(dataset["generators"]):
+            problems += _path_problem(f"datasets[{i}].generators[{j}].folder", generator["folder"], "the dataset root")
         for dup in _duplicates([g["name"] for g in dataset["generators"]]):
             problems.append(f"'datasets[{i}].generators': name {dup!r} is used more than once")
+        for dup in _duplicates([g["folder"] for g in dataset["generators"]]):
+            problems.append(f"'datasets[{i}].generators': folder {dup!r} is used by more than one generator")
+        problems += _path_problem(
+            f"datasets[{i}].expected_counts", dataset.get("expected_counts"), "the project folder", file=True
+        )
+    return problems
 
+
+def check_reconstruction(config: dict[str, Any]) -> list[str]:
+    """Jobs name models, datasets and generators that exist; no two jobs write one output."""
+    problems: list[str] = []
+    datasets = {d["name"]: d for d in config["datasets"]}
     recon = config["reconstruction"]
     models = {m["name"] for m in recon["models"]}
     for i, model in enumerate(recon["models"]):
         if not model.get("build_demo") and not model.get("model"):
             problems.append(f"'reconstruction.models[{i}].model': required (a hub id or local folder) unless build_demo is true")
+        if not _DEVICE.fullmatch(model["device"]):
+            problems.append(
+                f"'reconstruction.models[{i}].device': {model['device']!r} is not a device; use auto, cpu, cuda, cuda:<n> or mps"
+            )
     for i, job in enumerate(recon["jobs"]):
         if job["model"] not in models:
             problems.append(f"'reconstruction.jobs[{i}].model': {job['model']!r} is not a reconstruction.models[].name")
@@ -150,24 +205,39 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
             )
     for dup in _duplicates([f"{j['dataset']}/{j['output']}/{j['split']}" for j in recon["jobs"]]):
         problems.append(f"'reconstruction.jobs': {dup!r} is produced by more than one job")
-    check = recon.get("released_check")
-    if check:
-        if check["model"] not in models:
-            problems.append(
-                f"'reconstruction.released_check.model': {check['model']!r} is not a reconstruction.models[].name"
-            )
-        if check["dataset"] not in datasets:
-            problems.append(f"'reconstruction.released_check.dataset': {check['dataset']!r} is not a datasets[].name")
-        else:
-            names = dataset_generator_names(datasets[check["dataset"]])
-            for key in ("source", "released"):
-                if check[key] not in names:
-                    problems.append(
-                        f"'reconstruction.released_check.{key}': {check[key]!r} is not a generator of dataset "
-                        f"{check['dataset']!r} ({', '.join(names)})"
-                    )
+    return problems + _published_check_problems(config)
 
-    for i, train_set in enumerate(config["training"]["train_sets"]):
+
+def _published_check_problems(config: dict[str, Any]) -> list[str]:
+    """The published-reconstruction check compares generators of one dataset with one of our models."""
+    check = config["reconstruction"].get("published_check")
+    if not check:
+        return []
+    problems: list[str] = []
+    datasets = {d["name"]: d for d in config["datasets"]}
+    if check["model"] not in {m["name"] for m in config["reconstruction"]["models"]}:
+        problems.append(
+            f"'reconstruction.published_check.model': {check['model']!r} is not a reconstruction.models[].name"
+        )
+    if check["dataset"] not in datasets:
+        problems.append(f"'reconstruction.published_check.dataset': {check['dataset']!r} is not a datasets[].name")
+    else:
+        names = dataset_generator_names(datasets[check["dataset"]])
+        for key in ("source", "released"):
+            if check[key] not in names:
+                problems.append(
+                    f"'reconstruction.published_check.{key}': {check[key]!r} is not a generator of dataset "
+                    f"{check['dataset']!r} ({', '.join(names)})"
+                )
+    return problems
+
+
+def check_training(config: dict[str, Any]) -> list[str]:
+    """Train sets name generators that exist; batches divide over the GPUs; released runs name their files."""
+    problems: list[str] = []
+    training = config["training"]
+    datasets = {d["name"] for d in config["datasets"]}
+    for i, train_set in enumerate(training["train_sets"]):
         if train_set["dataset"] not in datasets:
             problems.append(f"'training.train_sets[{i}].dataset': {train_set['dataset']!r} is not a datasets[].name")
             continue
@@ -181,9 +251,37 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
                     )
         if "drct" in train_set["methods"] and not (train_set.get("real_rec") or train_set.get("fake_rec")):
             problems.append(f"'training.train_sets[{i}]': method drct needs real_rec and/or fake_rec generators")
+    gpus = training["gpus_per_run"]
+    for i, backbone in enumerate(training["backbones"]):
+        if backbone["batch_size"] % gpus:
+            problems.append(
+                f"'training.backbones[{i}].batch_size': {backbone['batch_size']} does not split evenly over "
+                f"training.gpus_per_run = {gpus} processes; use a multiple of {gpus}"
+            )
+    device = training.get("settings", {}).get("device")
+    if device is not None:
+        if not _DEVICE.fullmatch(device):
+            problems.append(f"'training.settings.device': {device!r} is not a device; use auto, cpu, cuda, cuda:<n> or mps")
+        elif gpus > 1 and ":" in device:
+            problems.append(
+                f"'training.settings.device': {device!r} names one GPU but training.gpus_per_run is {gpus}; use auto or cuda"
+            )
+    released = training.get("released") or {}
+    for i, entry in enumerate(released.get("runs", [])):
+        problems += _path_problem(f"training.released.runs[{i}].member", entry["member"], "the archive's root", file=True)
+    return problems
 
+
+def check_evaluation(config: dict[str, Any]) -> list[str]:
+    """Protocols name generators and train sets that exist; studies name protocols that exist."""
+    problems: list[str] = []
+    evaluation = config["evaluation"]
+    datasets = {d["name"] for d in config["datasets"]}
     train_set_names = {t["name"] for t in config["training"]["train_sets"]}
-    for i, protocol in enumerate(config["evaluation"]["protocols"]):
+    for i, protocol in enumerate(evaluation["protocols"]):
+        for key in ("generator", "label"):
+            for dup in _duplicates([column[key] for column in protocol["columns"]]):
+                problems.append(f"'evaluation.protocols[{i}].columns': {key} {dup!r} is used by more than one column")
         if protocol["dataset"] not in datasets:
             problems.append(f"'evaluation.protocols[{i}].dataset': {protocol['dataset']!r} is not a datasets[].name")
             continue
@@ -202,92 +300,29 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
         for name in protocol.get("train_sets", []):
             if name not in train_set_names:
                 problems.append(f"'evaluation.protocols[{i}].train_sets': {name!r} is not a training.train_sets[].name")
+    protocol_names = [p["name"] for p in evaluation["protocols"]]
+    for section in ("robustness", "format_control"):
+        for name in evaluation[section]["protocols"]:
+            if name not in protocol_names:
+                problems.append(
+                    f"'evaluation.{section}.protocols': {name!r} is not an evaluation.protocols[].name "
+                    f"({', '.join(protocol_names)})"
+                )
+        for dup in _duplicates(list(evaluation[section]["protocols"])):
+            problems.append(f"'evaluation.{section}.protocols': {dup!r} is listed more than once")
+    device = evaluation["device"]
+    if not _DEVICE.fullmatch(device):
+        problems.append(f"'evaluation.device': {device!r} is not a device; use auto, cpu, cuda, cuda:<n> or mps")
     return problems
 
 
-def dataset_generator_names(dataset: Mapping[str, Any]) -> list[str]:
-    """Generators a prepared dataset holds: ``real`` (drct2m layout) plus the configured subsets."""
-    names = [g["name"] for g in dataset["generators"]]
-    return (["real"] if dataset["layout"] == "drct2m" else []) + names
-
-
-def active_jobs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Reconstruction jobs the DAG runs: all of them in recompute mode, none in published mode."""
-    recon = config["reconstruction"]
-    return list(recon["jobs"]) if recon["mode"] == "recompute" else []
-
-
-def available_generators(config: Mapping[str, Any], dataset_name: str) -> set[str]:
-    dataset = next(d for d in config["datasets"] if d["name"] == dataset_name)
-    outputs = {j["output"] for j in config["reconstruction"]["jobs"] if j["dataset"] == dataset_name}
-    return set(dataset_generator_names(dataset)) | outputs
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training run: a method, a backbone and a train set, at one seed."""
-
-    method: str
-    backbone: str
-    train_set: str
-    seed: int
-
-    @property
-    def id(self) -> str:
-        return f"{self.method}-{self.backbone}-{self.train_set}-seed{self.seed}"
-
-
-def iter_runs(config: Mapping[str, Any]) -> Iterator[Run]:
-    training = config["training"]
-    for train_set, backbone, seed in itertools.product(
-        training["train_sets"], training["backbones"], training["seeds"]
-    ):
-        for method in train_set["methods"]:
-            yield Run(method, backbone["name"], train_set["name"], seed)
-
-
-def runs_for_protocol(config: Mapping[str, Any], protocol: Mapping[str, Any]) -> list[Run]:
-    wanted = protocol.get("train_sets") or [t["name"] for t in config["training"]["train_sets"]]
-    return [run for run in iter_runs(config) if run.train_set in wanted]
-
-
-def find(items: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
-    for item in items:
-        if item["name"] == name:
-            return item
-    raise KeyError(f"no {what} named {name!r}")
-
-
-def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
-    """The ``drct.training.TrainSettings`` fields for one run, as a plain dict (JSON on the command line)."""
-    training = config["training"]
-    backbone = find(training["backbones"], run.backbone, "backbone")
-    train_set = find(training["train_sets"], run.train_set, "train set")
-    settings = dict(training.get("settings", {}))
-    settings.update(
-        method=run.method,
-        family=backbone["family"],
-        model_name=backbone["model_name"],
-        pretrained=backbone["pretrained"],
-        freeze_backbone=backbone["freeze_backbone"],
-        batch_size=backbone["batch_size"],
-        real=list(train_set["real"]),
-        fake=list(train_set["fake"]),
-        real_rec=list(train_set.get("real_rec", [])) if run.method == "drct" else [],
-        fake_rec=list(train_set.get("fake_rec", [])) if run.method == "drct" else [],
-        seed=run.seed,
-    )
-    return settings
-
-
-def run_meta(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
-    """What the tables need to label a run's row the way the paper does."""
-    backbone = find(config["training"]["backbones"], run.backbone, "backbone")
-    train_set = find(config["training"]["train_sets"], run.train_set, "train set")
-    return {
-        "run": run.id,
-        "method": run.method,
-        "backbone_label": backbone["label"],
-        "dr_label": train_set["label"] if run.method == "drct" else "-",
-        "seed": run.seed,
-    }
+#: The per-section checks :func:`validate_config` runs in turn, after the schema.
+SECTION_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
+    check_unique_names,
+    check_sources,
+    check_downloads,
+    check_datasets,
+    check_reconstruction,
+    check_training,
+    check_evaluation,
+)

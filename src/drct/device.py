@@ -1,4 +1,9 @@
-"""Which GPU a job uses when Snakemake runs several GPU jobs at once on one machine.
+"""Which device a job runs on: ``auto`` resolved, and which GPU when several GPU jobs share a machine.
+
+:func:`resolve_device` is the one place a configured device name (``auto``, ``cpu``, ``cuda``,
+``cuda:1`` ...) becomes a ``torch.device``; reconstruction, training, evaluation and predict use it.
+torch is imported inside it, so importing this module stays cheap (the CLI imports it before CUDA
+may start).
 
 Snakemake's ``--resources gpu=N`` only limits how many GPU jobs run together; it does not say
 which GPU each one gets, so without help every job would use GPU 0. Under the local multi-GPU
@@ -23,10 +28,23 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
 _held: list[int] = []  # open lock-file descriptors: kept for the life of the process
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``"auto"``: the first CUDA device when there is one, else the CPU; any other name as torch reads it."""
+    import torch
+
+    if str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def count_gpus() -> int:

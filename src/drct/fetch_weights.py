@@ -17,7 +17,8 @@ catches weights that change later). A local folder (the demo's pipeline, or weig
 hand) is not fetched, only checksummed.
 
 The record (JSON) lists, per model, where it came from, the commit, and the sha256 of every file:
-the provenance of the weights every later result was computed with.
+the provenance of the weights every later result was computed with. Which models a preset
+needs is planning, not fetching: :func:`drct.planning.weights.weights_spec` lists them.
 """
 
 from __future__ import annotations
@@ -124,28 +125,3 @@ def fetch_all(spec: Sequence[Mapping[str, Any]], out: Path) -> dict[str, Any]:
     write_json(Path(out), record)
     return record
 
-
-def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], released: bool) -> list[dict[str, Any]]:
-    """Every model the DAG's jobs load from a hub, as ``fetch_all`` entries (pure config, no imports).
-
-    Reconstruction models used by the active ``jobs`` or by the released-reconstruction check
-    (demo models built by the workflow are not fetched; local folders are checksummed), and
-    pretrained backbones unless the checkpoints are imported released ones (those hold every weight).
-    """
-    spec: list[dict[str, Any]] = []
-    used = {job["model"] for job in jobs}
-    if config["reconstruction"].get("released_check"):
-        used.add(config["reconstruction"]["released_check"]["model"])
-    for model in config["reconstruction"]["models"]:
-        if model["name"] in used and not model.get("build_demo"):
-            spec.append({"name": f"reconstruction/{model['name']}", "kind": "diffusers", "model": model["model"],
-                         "revision": model.get("revision")})
-    if not released:
-        for backbone in config["training"]["backbones"]:
-            name = f"backbone/{backbone['name']}"
-            if backbone["family"] == "timm" and backbone["pretrained"] is True:
-                spec.append({"name": name, "kind": "timm", "model": backbone["model_name"]})
-            elif backbone["family"] == "open_clip" and backbone["pretrained"]:
-                spec.append({"name": name, "kind": "open_clip", "model": backbone["model_name"],
-                             "pretrained": backbone["pretrained"]})
-    return spec

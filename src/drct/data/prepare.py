@@ -27,6 +27,7 @@ from drct.data.extract import safe_extract
 from drct.data.layout import LayoutError, normalise
 from drct.data.local import is_folder_snapshot, link_snapshot
 from drct.data.manifest import build_manifest, write_manifest
+from drct.data.paths import inside
 from drct.io import write_csv
 
 __all__ = ["CountMismatchError", "check_counts", "prepare_dataset"]
@@ -97,7 +98,8 @@ def prepare_dataset(
     """Extract ``archives``, normalise ``layout`` into ``out_dir/images`` and write the manifest.
 
     ``members[i]`` is the folder inside archive ``i`` to use as that archive's root (None: the
-    archive's top level), e.g. ``"drct-demo-v1/drct2m"``. ``generators``, ``real_folder``,
+    archive's top level), e.g. ``"drct-demo-v1/drct2m"``; one that would lead outside the extracted
+    archive (absolute, ``..``, a link out) raises :class:`drct.data.paths.UnsafePathError`. ``generators``, ``real_folder``,
     ``real_name`` and ``splits`` are passed to :func:`drct.data.layout.normalise`, which looks
     for each folder across all archive roots. An archive may also be a local-folder snapshot
     (:mod:`drct.data.local`), whose files are linked rather than extracted.
@@ -132,7 +134,9 @@ def prepare_dataset(
             else:
                 extracted = safe_extract(Path(archive), into,
                                          min_free_bytes_factor=min_free_bytes_factor)
-            root = extracted / member if member else extracted
+            # member comes from the config: it must stay inside what was extracted, because the
+            # images under it are *moved* (and a rerun may delete what is left of them)
+            root = inside(extracted, member, f"{archive}: member") if member else extracted
             if not root.is_dir():
                 top = sorted(p.name for p in extracted.iterdir())
                 raise LayoutError(f"{archive}: no folder {member!r} inside the archive; "

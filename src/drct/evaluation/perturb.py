@@ -20,7 +20,8 @@ before the evaluation transform (pad, centre crop), which is where the authors' 
 
 A perturbation is written ``kind:value`` on the command line and in config-derived lists
 (``jpeg:60``, ``scale:0.5``, ``blur:1.5``, ``png``) and ``kind-value`` in file names and tables
-(:attr:`Perturbation.id`).
+(:attr:`Perturbation.id`). Those strings are written and read by :mod:`drct.planning.perturbations`
+only, the module the Snakefile formats the studies' specs with, so both sides spell them alike.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from drct.planning import perturbations as specs
+from drct.planning.perturbations import KINDS
+
 __all__ = ["KINDS", "Perturbation", "apply_perturbation", "parse_perturbation", "perturbation_list"]
 
 Kind = Literal["jpeg", "scale", "blur", "png"]
-#: Kinds, with the name of their strength and whether they need one.
-KINDS: dict[str, str | None] = {"jpeg": "quality", "scale": "scale", "blur": "sigma", "png": None}
 
 
 @dataclass(frozen=True)
@@ -68,36 +70,21 @@ class Perturbation:
     @property
     def id(self) -> str:
         """File- and table-friendly name: ``jpeg-60``, ``scale-0.5``, ``blur-1``, ``png``."""
-        if self.value is None:
-            return self.kind
-        return f"{self.kind}-{_number(self.value)}"
+        return specs.spec_id(self.kind, self.value)
 
     @property
     def spec(self) -> str:
         """Command-line form, the inverse of :func:`parse_perturbation`: ``jpeg:60``."""
-        return self.kind if self.value is None else f"{self.kind}:{_number(self.value)}"
+        return specs.spec(self.kind, self.value)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return apply_perturbation(image, self)
 
 
-def _number(value: float) -> str:
-    """Shortest plain form: 60, 0.5, 1.25 (never 60.0 or 5e-01)."""
-    return f"{float(value):g}" if float(value) != int(value) else str(int(value))
-
-
 def parse_perturbation(text: str) -> Perturbation:
     """``"jpeg:60"`` / ``"jpeg-60"`` / ``"png"`` -> :class:`Perturbation` (clear error otherwise)."""
-    raw = text.strip()
-    for sep in (":", "-"):
-        if sep in raw:
-            kind, value = raw.split(sep, 1)
-            try:
-                number = float(value)
-            except ValueError:
-                raise ValueError(f"perturbation {text!r}: {value!r} is not a number") from None
-            return Perturbation(kind, number)  # type: ignore[arg-type]
-    return Perturbation(raw)  # type: ignore[arg-type]
+    kind, value = specs.parse_spec(text)
+    return Perturbation(kind, value)  # type: ignore[arg-type]
 
 
 def perturbation_list(
@@ -108,18 +95,10 @@ def perturbation_list(
 ) -> list[Perturbation]:
     """The perturbations of a config section, in a stable order (JPEG, scale, blur, formats).
 
-    ``formats`` entries: ``png`` or ``jpeg<q>`` (e.g. ``jpeg95``), the format-bias control.
+    ``formats`` entries: ``png`` or ``jpeg<q>`` (e.g. ``jpeg95``), the format-bias control. Built
+    from the spec strings the workflow passes to ``drct evaluate`` (one formatting for both).
     """
-    out = [Perturbation("jpeg", q) for q in jpeg_quality]
-    out += [Perturbation("scale", s) for s in scale]
-    out += [Perturbation("blur", s) for s in blur_sigma]
-    for fmt in formats:
-        if fmt == "png":
-            out.append(Perturbation("png"))
-        elif fmt.startswith("jpeg") and fmt[4:].isdigit():
-            out.append(Perturbation("jpeg", int(fmt[4:])))
-        else:
-            raise ValueError(f"format {fmt!r}: use 'png' or 'jpeg<quality>', e.g. 'jpeg95'")
+    out = [parse_perturbation(s) for s in specs.section_specs(jpeg_quality, scale, blur_sigma, formats)]
     ids = [p.id for p in out]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

@@ -14,7 +14,6 @@ perturbation is the identity), so a study with few levels still draws a line.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from drct.io import atomic_write_text, write_csv
 from drct.paper.latex import escape, latex_table
 from drct.paper.rounding import format_cell
 from drct.paper.style import method_colours, new_figure, row_label, save_figure
-from drct.paper.tables import method_label
+from drct.paper.tables import meta_field, method_label
 
 __all__ = ["KIND_TITLES", "load_perturbed", "robustness_summary", "render_robustness"]
 
@@ -39,10 +38,6 @@ KIND_TITLES: dict[str, str] = {
 
 #: Strength at which a kind is the identity (tested in tests/test_robustness.py); JPEG has none.
 IDENTITY: dict[str, float] = {"scale": 1.0, "blur": 0.0}
-
-
-def _group_of(run: str) -> str:
-    return re.sub(r"-seed\d+$", "", run)
 
 
 def load_perturbed(
@@ -65,7 +60,7 @@ def load_perturbed(
         m = meta[run]
         dr = (m.get("dr_label") or "-") if m["method"] == "drct" else "-"
         method = method_label(m["method"], m["backbone_label"])
-        return {"run": run, "group": _group_of(run), "method": method, "DR": dr, "label": row_label(method, dr)}
+        return {"run": run, "group": meta_field(m, "group"), "method": method, "DR": dr, "label": row_label(method, dr)}
 
     parts = []
     for path in perturbed_files:

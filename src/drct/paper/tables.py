@@ -17,11 +17,11 @@ source, each with only its own columns, so no Avg over different column sets sit
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -43,6 +43,7 @@ __all__ = [
     "COLUMN_GROUPS",
     "RunMetrics",
     "load_runs",
+    "meta_field",
     "aggregate_seeds",
 ]
 
@@ -153,15 +154,15 @@ def method_label(method: str, backbone_label: str) -> str:
 class RunMetrics:
     """One run's metrics.json, labelled for the tables.
 
-    ``group``: the run id without its seed, so the seeds of one configuration aggregate into one
-    row. ``columns``: display name -> that generator's metrics dict, in the config's column order.
+    ``group``: the run's configuration without its seed (from the runs meta, never parsed from the
+    id), so the seeds of one configuration aggregate into one row. ``columns``: display name -> that generator's metrics dict, in the config's column order.
     """
 
     run: str
     group: str
     method: str
     dr: str
-    seed: int | None
+    seed: int
     columns: dict[str, dict]
     mean: dict
     bootstrap: dict | None
@@ -171,8 +172,15 @@ class RunMetrics:
         return self.method if self.dr in ("-", "") else f"{self.method} ({self.dr})"
 
 
-def _group_of(run: str) -> str:
-    return re.sub(r"-seed\d+$", "", run)
+def meta_field(meta: dict, key: str) -> Any:
+    """A field of a run's meta entry, or a KeyError that says which run lacks it.
+
+    ``group`` and ``seed`` come from the planning step that built the run id
+    (:func:`drct.planning.runs.run_meta`); the id itself is never parsed.
+    """
+    if key not in meta:
+        raise KeyError(f"run {meta.get('run')!r}: its runs-meta entry has no {key!r} (see drct.planning.runs.run_meta)")
+    return meta[key]
 
 
 def load_runs(
@@ -180,8 +188,8 @@ def load_runs(
 ) -> list[RunMetrics]:
     """Read metrics.json files into :class:`RunMetrics`, in file order.
 
-    ``run_meta`` entries: ``{"run", "method": "drct"|"baseline", "backbone_label", "dr_label"}``
-    (optionally ``seed``), matched to a metrics file by its ``run``. Generator names are mapped to
+    ``run_meta`` entries: ``{"run", "group", "seed", "method": "drct"|"baseline", "backbone_label",
+    "dr_label"}`` (:func:`drct.planning.runs.run_meta`), matched to a metrics file by its ``run``. Generator names are mapped to
     the paper's display names by ``column_map`` (unmapped names are kept as they are), ordered as
     ``column_map`` (the config's order), not as the file (metrics.json has sorted keys).
     """
@@ -203,8 +211,8 @@ def load_runs(
             columns[column] = metrics["generators"][generator]
         runs.append(
             RunMetrics(
-                run=run, group=_group_of(run), method=method_label(meta["method"], meta["backbone_label"]),
-                dr=dr, seed=meta.get("seed"), columns=columns, mean=metrics.get("mean", {}),
+                run=run, group=meta_field(meta, "group"), method=method_label(meta["method"], meta["backbone_label"]),
+                dr=dr, seed=meta_field(meta, "seed"), columns=columns, mean=metrics.get("mean", {}),
                 bootstrap=metrics.get("bootstrap"),
             )
         )

@@ -1,5 +1,8 @@
 """Which checkpoint each run evaluates: trained by the workflow, or imported from the authors' release.
 
+"Released" in this project means only this: the checkpoints the authors released (``pretrained.zip``).
+The reconstructions DRCT-2M publishes are "published" (``reconstruction.published_check``).
+
 ``training.checkpoints: released`` (the ``eval_released`` preset) evaluates the authors' released
 checkpoints without any training: ``training.released`` names the archive (``pretrained.zip``, a
 ``downloads[]`` entry) and, per run (train set x backbone x method), the ``.pth`` inside it. Every
@@ -18,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drct.config import ConfigError, iter_runs
+from drct.config import ConfigError
+from drct.planning.runs import iter_runs
 
 
 def released_checkpoints(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from drct.device import resolve_device as device_named
+
 if TYPE_CHECKING:
     import torch
 
@@ -117,12 +119,8 @@ class ReconstructionSettings:
 
 
 def resolve_device(settings: ReconstructionSettings) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    import torch
-
-    if settings.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(settings.device)
+    """The device of ``settings`` (``auto``: CUDA when available, else CPU; :func:`drct.device.resolve_device`)."""
+    return device_named(settings.device)
 
 
 def resolve_dtype(settings: ReconstructionSettings, device: torch.device) -> torch.dtype:

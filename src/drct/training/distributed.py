@@ -40,6 +40,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from drct.device import resolve_device
+
 log = logging.getLogger(__name__)
 
 
@@ -58,13 +60,6 @@ class DistContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"``: CUDA when present, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def init_from_env(device: str | torch.device = "auto") -> tuple[DistContext, torch.device]:

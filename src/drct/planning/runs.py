@@ -1,0 +1,96 @@
+"""Training runs from the config: their ids, settings and the labels the paper tables need.
+
+A run is one method x backbone x train set at one seed. Its id names its folders, so it is built
+here once; everything later steps need to know about a run (its seed, the seed-less configuration
+it belongs to) travels with it in :func:`run_meta`, so no later step parses an id back apart.
+
+Pure Python: imported by the Snakefile at parse time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Run", "find", "iter_runs", "run_meta", "runs_for_protocol", "train_settings"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: a method, a backbone and a train set, at one seed."""
+
+    method: str
+    backbone: str
+    train_set: str
+    seed: int
+
+    @property
+    def group(self) -> str:
+        """The run's configuration without its seed: the seeds of one group aggregate into one table row."""
+        return f"{self.method}-{self.backbone}-{self.train_set}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}-seed{self.seed}"
+
+
+def iter_runs(config: Mapping[str, Any]) -> Iterator[Run]:
+    """Every run of the config: train sets x backbones x seeds, each train set's methods in its order."""
+    training = config["training"]
+    for train_set, backbone, seed in itertools.product(
+        training["train_sets"], training["backbones"], training["seeds"]
+    ):
+        for method in train_set["methods"]:
+            yield Run(method, backbone["name"], train_set["name"], seed)
+
+
+def runs_for_protocol(config: Mapping[str, Any], protocol: Mapping[str, Any]) -> list[Run]:
+    """The runs a protocol evaluates: those of its train sets (all train sets when it names none)."""
+    wanted = protocol.get("train_sets") or [t["name"] for t in config["training"]["train_sets"]]
+    return [run for run in iter_runs(config) if run.train_set in wanted]
+
+
+def find(items: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
+    """The entry of a config list with this ``name`` (names were checked unique at validation)."""
+    for item in items:
+        if item["name"] == name:
+            return item
+    raise KeyError(f"no {what} named {name!r}")
+
+
+def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
+    """The ``drct.training.TrainSettings`` fields for one run, as a plain dict (JSON on the command line)."""
+    training = config["training"]
+    backbone = find(training["backbones"], run.backbone, "backbone")
+    train_set = find(training["train_sets"], run.train_set, "train set")
+    settings = dict(training.get("settings", {}))
+    settings.update(
+        method=run.method,
+        family=backbone["family"],
+        model_name=backbone["model_name"],
+        pretrained=backbone["pretrained"],
+        freeze_backbone=backbone["freeze_backbone"],
+        batch_size=backbone["batch_size"],
+        real=list(train_set["real"]),
+        fake=list(train_set["fake"]),
+        real_rec=list(train_set.get("real_rec", [])) if run.method == "drct" else [],
+        fake_rec=list(train_set.get("fake_rec", [])) if run.method == "drct" else [],
+        seed=run.seed,
+    )
+    return settings
+
+
+def run_meta(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
+    """What the paper needs to label a run's row and to aggregate its seeds (``group``, ``seed``)."""
+    backbone = find(config["training"]["backbones"], run.backbone, "backbone")
+    train_set = find(config["training"]["train_sets"], run.train_set, "train set")
+    return {
+        "run": run.id,
+        "group": run.group,
+        "method": run.method,
+        "backbone_label": backbone["label"],
+        "dr_label": train_set["label"] if run.method == "drct" else "-",
+        "seed": run.seed,
+    }

@@ -1,0 +1,38 @@
+"""Which hub weights the DAG's jobs load: the list the ``fetch_weights`` rule fetches ahead of time.
+
+Pure config (no imports of the libraries that load the weights), so the Snakefile can compute it at
+parse time; :mod:`drct.fetch_weights` does the fetching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["weights_spec"]
+
+
+def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], released: bool) -> list[dict[str, Any]]:
+    """Every model the DAG's jobs load from a hub, as ``drct.fetch_weights.fetch_all`` entries.
+
+    Reconstruction models used by the active ``jobs`` or by the published-reconstruction check
+    (demo models built by the workflow are not fetched; local folders are checksummed), and
+    pretrained backbones unless the checkpoints are the authors' released ones (those hold every weight).
+    """
+    spec: list[dict[str, Any]] = []
+    used = {job["model"] for job in jobs}
+    if config["reconstruction"].get("published_check"):
+        used.add(config["reconstruction"]["published_check"]["model"])
+    for model in config["reconstruction"]["models"]:
+        if model["name"] in used and not model.get("build_demo"):
+            spec.append({"name": f"reconstruction/{model['name']}", "kind": "diffusers", "model": model["model"],
+                         "revision": model.get("revision")})
+    if not released:
+        for backbone in config["training"]["backbones"]:
+            name = f"backbone/{backbone['name']}"
+            if backbone["family"] == "timm" and backbone["pretrained"] is True:
+                spec.append({"name": name, "kind": "timm", "model": backbone["model_name"]})
+            elif backbone["family"] == "open_clip" and backbone["pretrained"]:
+                spec.append({"name": name, "kind": "open_clip", "model": backbone["model_name"],
+                             "pretrained": backbone["pretrained"]})
+    return spec
