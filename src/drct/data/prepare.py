@@ -27,6 +27,7 @@ from drct.data.extract import safe_extract
 from drct.data.layout import LayoutError, normalise
 from drct.data.local import is_folder_snapshot, link_snapshot
 from drct.data.manifest import build_manifest, write_manifest
+from drct.errors import DrctError
 from drct.io import write_csv
 
 __all__ = ["CountMismatchError", "check_counts", "prepare_dataset"]
@@ -34,7 +35,7 @@ __all__ = ["CountMismatchError", "check_counts", "prepare_dataset"]
 log = logging.getLogger(__name__)
 
 
-class CountMismatchError(ValueError):
+class CountMismatchError(DrctError, ValueError):
     """Image counts per generator/split differ from the configured expectation."""
 
 
