@@ -118,19 +118,25 @@ def test_zip_symlink_is_refused(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-def test_crash_mid_extraction_is_never_taken_as_complete(tmp_path, monkeypatch):
-    archive = _tar(tmp_path / "a.tar.gz", GOOD)
-    target = tmp_path / "out" / "data"
+def _fail_after_first_member(monkeypatch, error) -> None:
+    """Extraction writes the first member, then ``error(dest / member)`` is raised."""
     real = extract_mod._extract_member
     calls = {"n": 0}
 
     def flaky(arc, member, dest):
         calls["n"] += 1
         if calls["n"] > 1:
-            raise RuntimeError("simulated crash after 1 member")
+            raise error(dest / member.name)
         real(arc, member, dest)
 
     monkeypatch.setattr(extract_mod, "_extract_member", flaky)
+
+
+def test_crash_mid_extraction_is_never_taken_as_complete(tmp_path, monkeypatch):
+    archive = _tar(tmp_path / "a.tar.gz", GOOD)
+    target = tmp_path / "out" / "data"
+    real = extract_mod._extract_member
+    _fail_after_first_member(monkeypatch, lambda _: RuntimeError("simulated crash after 1 member"))
     with pytest.raises(RuntimeError, match="simulated crash"):
         safe_extract(archive, target)
     assert not target.exists()
@@ -233,16 +239,8 @@ def test_split_zip_volume_says_how_to_join_it(tmp_path):
 def test_disk_full_during_extraction_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
     archive = _tar(tmp_path / "a.tar.gz", GOOD)
     out = tmp_path / "out" / "data"
-    real = extract_mod._extract_member
-    calls = {"n": 0}
-
-    def fills_disk(arc, member, dest):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise OSError(errno.ENOSPC, "No space left on device", str(dest / member.name))
-        real(arc, member, dest)
-
-    monkeypatch.setattr(extract_mod, "_extract_member", fills_disk)
+    _fail_after_first_member(
+        monkeypatch, lambda path: OSError(errno.ENOSPC, "No space left on device", str(path)))
     with pytest.raises(InsufficientSpaceError) as err:
         safe_extract(archive, out)
     assert isinstance(err.value, DrctError) and err.value.errno == errno.ENOSPC
