@@ -2,7 +2,8 @@
 
 It serves plain files with Range support (COCO zips, GenImage mirror archives, ModelScope's
 ``/datasets/<ns>/<name>/resolve/<rev>/<path>`` route) and JSON answers (ModelScope's listing
-API), can drop a connection half-way, answer an error status once, or ignore ranges, and counts
+API), can drop a connection half-way, answer an error status once, ignore ranges, or trickle a
+body a few bytes at a time (a stalled mirror), and counts
 the body bytes it sends per request, so tests can assert what was actually transferred.
 """
 
@@ -12,6 +13,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +31,8 @@ class ServerState:
     drop_once: set[str] = field(default_factory=set)  # send half the body, then close
     fail_once: dict[str, int] = field(default_factory=dict)  # answer this status once
     ignore_range: bool = False
+    # send the body ``n`` bytes at a time, ``delay`` seconds apart: {path: (n, delay)}
+    trickle: dict[str, tuple[int, float]] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
 
     def sent(self, path: str) -> int:
@@ -99,6 +103,17 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             record["sent"] = len(half)
             self.close_connection = True
+            return None
+        if path in st.trickle:
+            step, delay = st.trickle[path]
+            try:
+                for i in range(0, len(payload), step):
+                    self.wfile.write(payload[i:i + step])
+                    self.wfile.flush()
+                    record["sent"] += len(payload[i:i + step])
+                    time.sleep(delay)
+            except OSError:  # the client gave up (BrokenPipe, ConnectionReset): stop sending
+                self.close_connection = True
             return None
         self.wfile.write(payload)
         record["sent"] = len(payload)

@@ -1,6 +1,6 @@
 """drct.data.download against a loopback HTTP server (127.0.0.1 only, tests/data_server.py) that
 honours Range requests, counts the bytes it sends, and can drop a connection half-way, answer 503
-once, or ignore ranges."""
+once, ignore ranges, or trickle a body slowly."""
 
 from __future__ import annotations
 
@@ -256,3 +256,51 @@ def test_load_lock_missing_and_invalid(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"entries": {}}))
     with pytest.raises(ValueError, match="drct-data-lock/1"):
         load_lock(tmp_path / "other.json")
+
+
+def test_trickling_server_stalls_out_and_keeps_part_for_resume(server, tmp_path):
+    # 64 bytes every 50 ms = ~1.3 KB/s: every read arrives well inside the read timeout, so
+    # without a stall rule this 40 KB download would take 30 s (and a real one forever)
+    data = _blob(40_000)
+    server.state.files["/slow.bin"] = data
+    server.state.trickle["/slow.bin"] = (64, 0.05)
+    dest = tmp_path / "slow.bin"
+    with pytest.raises(DownloadError, match="stalled") as err:
+        fetch(server.url("/slow.bin"), dest, retries=0, backoff=0, timeout=10, progress=False,
+              min_rate=20_000, stall_seconds=0.5)
+    assert "below the floor of 20000 bytes/s" in str(err.value)
+    assert "a rerun resumes" in str(err.value) and "stall_seconds" in str(err.value)
+    assert not dest.exists()
+    kept = (tmp_path / "slow.bin.part").stat().st_size
+    assert 0 < kept < len(data)
+
+    del server.state.trickle["/slow.bin"]  # the mirror recovers: the rerun resumes
+    assert fetch(server.url("/slow.bin"), dest, sha256=_sha(data), **FAST) == _sha(data)
+    assert server.state.requests[-1]["range"] == f"bytes={kept}-"
+    assert dest.read_bytes() == data
+
+
+def test_slow_but_steady_transfer_is_not_a_stall(server, tmp_path):
+    data = _blob(4_000)
+    server.state.files["/steady.bin"] = data
+    server.state.trickle["/steady.bin"] = (500, 0.02)  # ~25 KB/s, above the floor
+    dest = tmp_path / "steady.bin"
+    assert fetch(server.url("/steady.bin"), dest, min_rate=1_000, stall_seconds=0.05,
+                 **FAST) == _sha(data)
+
+
+def test_progress_is_logged_as_plain_lines_outside_a_terminal(server, tmp_path, monkeypatch,
+                                                              caplog):
+    import io
+
+    from drct.data import progress
+
+    monkeypatch.setattr(progress.sys, "stderr", io.StringIO())  # not a terminal, even with -s
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.0)  # every chunk, instead of every 30 s
+    data = _blob(4_000)
+    server.state.files["/p.bin"] = data
+    server.state.trickle["/p.bin"] = (1_000, 0.01)
+    with caplog.at_level("INFO", logger="drct.data.download"):
+        fetch(server.url("/p.bin"), tmp_path / "p.bin", retries=0, backoff=0, timeout=10)
+    lines = [r.getMessage() for r in caplog.records if "received" in r.getMessage()]
+    assert lines and lines[-1].startswith("p.bin: received 3.9 KiB of 3.9 KiB (100 %)")

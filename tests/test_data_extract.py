@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import stat
 import tarfile
@@ -12,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from drct.data import extract as extract_mod
-from drct.data.extract import InsufficientSpaceError, UnsafeArchiveError, safe_extract
+from drct.data.extract import (
+    BadArchiveError,
+    InsufficientSpaceError,
+    UnsafeArchiveError,
+    safe_extract,
+)
+from drct.errors import DrctError
 
 GOOD = {"top/a.txt": b"alpha", "top/sub/b.bin": b"\x00\x01" * 100, "top/c.png": b"not really"}
 
@@ -111,19 +118,25 @@ def test_zip_symlink_is_refused(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-def test_crash_mid_extraction_is_never_taken_as_complete(tmp_path, monkeypatch):
-    archive = _tar(tmp_path / "a.tar.gz", GOOD)
-    target = tmp_path / "out" / "data"
+def _fail_after_first_member(monkeypatch, error) -> None:
+    """Extraction writes the first member, then ``error(dest / member)`` is raised."""
     real = extract_mod._extract_member
     calls = {"n": 0}
 
     def flaky(arc, member, dest):
         calls["n"] += 1
         if calls["n"] > 1:
-            raise RuntimeError("simulated crash after 1 member")
+            raise error(dest / member.name)
         real(arc, member, dest)
 
     monkeypatch.setattr(extract_mod, "_extract_member", flaky)
+
+
+def test_crash_mid_extraction_is_never_taken_as_complete(tmp_path, monkeypatch):
+    archive = _tar(tmp_path / "a.tar.gz", GOOD)
+    target = tmp_path / "out" / "data"
+    real = extract_mod._extract_member
+    _fail_after_first_member(monkeypatch, lambda _: RuntimeError("simulated crash after 1 member"))
     with pytest.raises(RuntimeError, match="simulated crash"):
         safe_extract(archive, target)
     assert not target.exists()
@@ -162,3 +175,89 @@ def test_not_an_archive(tmp_path):
     bogus.write_text("hello")
     with pytest.raises(ValueError, match="neither a zip nor"):
         safe_extract(bogus, tmp_path / "data")
+
+
+# --- damaged archives: one clear DrctError naming the archive, nothing left behind -------------
+
+NOISE = {f"top/f{i}.bin": bytes((i * 7 + j * 13) % 251 for j in range(20_000)) for i in range(4)}
+
+
+def _truncated(path: Path, keep: float) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def _assert_clean_failure(err, archive: Path, out: Path, *words: str) -> None:
+    msg = str(err.value)
+    assert isinstance(err.value, DrctError)
+    assert str(archive) in msg and "rerun" in msg, msg
+    for word in words:
+        assert word in msg, msg
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.01])
+def test_truncated_tar_gz_names_the_archive(tmp_path, keep):
+    archive = _truncated(_tar(tmp_path / "a.tar.gz", NOISE), keep)
+    out = tmp_path / "out" / "data"
+    with pytest.raises(BadArchiveError) as err:
+        safe_extract(archive, out)
+    _assert_clean_failure(err, archive, out, "truncated or damaged", "delete it")
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_truncated_zip_is_called_truncated_not_a_non_archive(tmp_path):
+    archive = _truncated(_zip(tmp_path / "a.zip", NOISE), 0.5)
+    out = tmp_path / "out" / "data"
+    with pytest.raises(BadArchiveError) as err:
+        safe_extract(archive, out)
+    _assert_clean_failure(err, archive, out, "starts like a zip file", "truncated or damaged")
+    assert "neither" not in str(err.value)
+
+
+def test_zip_with_bad_crc_names_the_archive_and_leaves_nothing(tmp_path):
+    archive = _zip(tmp_path / "a.zip", NOISE)
+    raw = bytearray(archive.read_bytes())
+    second = raw.find(b"PK\x03\x04", 1)  # damage the 2nd member's data: the 1st is written first
+    raw[second + 30 + len("top/f1.bin") + 100] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+    out = tmp_path / "out" / "data"
+    with pytest.raises(BadArchiveError) as err:
+        safe_extract(archive, out)
+    _assert_clean_failure(err, archive, out, "'top/f1.bin'", "CRC")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_split_zip_volume_says_how_to_join_it(tmp_path):
+    volume = tmp_path / "imagenet_ai_0419_sdv4.zip"
+    volume.write_bytes(b"PK\x07\x08" + b"\x00" * 200)
+    with pytest.raises(BadArchiveError, match="split .multi-volume. zip"):
+        safe_extract(volume, tmp_path / "data")
+
+
+def test_disk_full_during_extraction_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    archive = _tar(tmp_path / "a.tar.gz", GOOD)
+    out = tmp_path / "out" / "data"
+    _fail_after_first_member(
+        monkeypatch, lambda path: OSError(errno.ENOSPC, "No space left on device", str(path)))
+    with pytest.raises(InsufficientSpaceError) as err:
+        safe_extract(archive, out)
+    assert isinstance(err.value, DrctError) and err.value.errno == errno.ENOSPC
+    assert str(archive) in str(err.value) and "Free space" in str(err.value)
+    assert list(out.parent.iterdir()) == []  # the partial directory is gone
+
+
+def test_data_errors_are_drct_errors_and_keep_their_old_bases():
+    from drct.data.download import ChecksumError, DownloadError, LockMismatchError
+    from drct.data.layout import LayoutError
+    from drct.data.listing import ListingError, NotListedError
+    from drct.data.prepare import CountMismatchError
+
+    old_bases = {UnsafeArchiveError: ValueError, InsufficientSpaceError: OSError,
+                 BadArchiveError: ValueError, DownloadError: RuntimeError,
+                 ChecksumError: DownloadError, LockMismatchError: RuntimeError,
+                 LayoutError: ValueError, CountMismatchError: ValueError,
+                 ListingError: RuntimeError, NotListedError: LookupError}
+    for cls, base in old_bases.items():
+        assert issubclass(cls, DrctError) and issubclass(cls, base), cls

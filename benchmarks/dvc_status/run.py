@@ -32,10 +32,8 @@ Run from the project root, with the project's environment on PATH:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -43,6 +41,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from drct.provenance import machine_info, tool_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,19 +123,6 @@ def _summary(times: list[float]) -> dict:
             "runs_s": [round(t, 2) for t in times]}
 
 
-def machine() -> dict:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    _, dvc_version = _run([_bin("dvc"), "--version"], ROOT)
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "dvc": dvc_version.strip(),
-        "load_average_1min_at_end": load,
-        "date": _dt.date.today().isoformat(),
-    }
-
-
 def benchmark(work: Path, files: int, size: int, repeat: int, transfer: bool = True) -> dict:
     repo, remote = work / "repo", work / "remote"
     repo.mkdir()
@@ -200,7 +187,7 @@ def main() -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     record = {"command": " ".join(["python", "benchmarks/dvc_status/run.py", *sys.argv[1:]]),
-              "results": results, "machine": machine()}
+              "results": results, "machine": {**machine_info(), "dvc": tool_version([_bin("dvc"), "--version"])}}
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(record, indent=2))
     return 0

@@ -51,7 +51,7 @@ import authors_loop
 import full_size
 
 from drct.io import write_json
-from drct.provenance import machine_info, package_versions
+from drct.provenance import device_info, machine_info, package_versions
 from drct.reconstruction.pipeline import (
     attention_processor,
     load_pipeline,
@@ -64,6 +64,9 @@ from drct.reconstruction.settings import ReconstructionSettings, resolve_device,
 
 #: speedup of ours over the authors' loop that the issue asks for (none for the demo model)
 TARGET_SPEEDUP = {"sd1": 4.0, "sd2": 4.0, "sdxl": 2.0, "demo": None}
+#: library versions recorded with the figures
+PACKAGES = ("torch", "diffusers", "transformers", "accelerate", "safetensors", "xformers", "numpy",
+            "pillow")
 DEMO_SIZE = 64
 
 #: Agreement tolerance, per dtype. Both paths run the same math on the same noise; they differ by
@@ -346,23 +349,6 @@ def compare_outputs(ours: Sequence[Image.Image], authors: Sequence[Image.Image],
 # --- machine ---------------------------------------------------------------------------------------
 
 
-def machine(device: torch.device) -> dict[str, Any]:
-    """Where the numbers came from: CPU, GPU, library versions, load."""
-    info: dict[str, Any] = {
-        **machine_info(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device), "gpu": None, "gpu_memory_gib": None, "torch": torch.__version__,
-        "torch_cuda_build": torch.version.cuda,
-        "packages": package_versions(("torch", "diffusers", "transformers", "accelerate", "safetensors", "xformers",
-                                      "numpy", "pillow")),
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                    cudnn=torch.backends.cudnn.version())
-    return info
-
-
 # --- main ------------------------------------------------------------------------------------------
 
 
@@ -449,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_without_authors_gc": round(conservative, 3),
         "speedup_met": None if target is None else conservative >= target,
         "agreement": agreement, "outputs_ok": outputs_ok,
-        "machine": machine(device),
+        "machine": {**machine_info(), **device_info(device),
+                    "packages": package_versions(PACKAGES)},
     }
     if args.out:
         write_json(args.out, report)

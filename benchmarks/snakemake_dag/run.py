@@ -29,7 +29,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -40,6 +39,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from drct.provenance import machine_info, tool_version
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESET = ROOT / "presets" / "drct2m_intra.yaml"
@@ -106,23 +107,6 @@ def dry_run(work: Path, configfile: Path) -> tuple[float, int]:
     return elapsed, int(total.group(1)) if total else 0
 
 
-def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-        mem = Path("/proc/meminfo").read_text().split()[1]
-        info["memory_gib"] = round(int(mem) / 2**20, 1)
-    except OSError:
-        pass
-    version = subprocess.run([_snakemake(), "--version"], capture_output=True, text=True)
-    info["snakemake"] = version.stdout.strip()
-    return info
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -161,7 +145,7 @@ def main() -> int:
             print(f"kept {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    results["machine"] = machine()
+    results["machine"] = {**machine_info(), "snakemake": tool_version([_snakemake(), "--version"])}
     results["recorded"] = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     results["under_target"] = all(c["seconds_max"] < 60 for c in results["cases"].values())
     args.out.write_text(json.dumps(results, indent=2) + "\n")

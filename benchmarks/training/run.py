@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from drct.io import write_json
-from drct.provenance import machine_info, package_versions
+from drct.provenance import device_info, machine_info, package_versions
 from drct.training.distributed import GlobalBatchSampler
 from drct.training.features import HeadOnly
 from drct.training.train_run import build_optimizer, resolve_amp, resolve_device, train_one_epoch
@@ -104,16 +104,6 @@ def bench_backbone(label: str, spec: dict[str, Any], batch: int, steps: int, war
     return result
 
 
-def machine(device: torch.device) -> dict[str, Any]:
-    return {
-        **machine_info(),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "packages": package_versions(),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(BACKBONES), default=["demo"])
@@ -140,7 +130,7 @@ def main() -> None:
             print(f"{label}: {row['train_step']['images_per_s']} images/s"
                   + (f"; cached-feature head {cached} images/s" if cached else ""), flush=True)
     report = {"what": "training images/s, drct.training.train_run.train_one_epoch on in-memory random 224-px images",
-              "machine": machine(device), "results": results}
+              "machine": {**machine_info(), **device_info(device), "packages": package_versions()}, "results": results}
     if args.out:
         write_json(args.out, report)
     else:

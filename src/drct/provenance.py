@@ -79,18 +79,63 @@ def cpu_model() -> str:
     return platform.processor() or ""
 
 
+def memory_gib() -> float | None:
+    """Total memory in GiB (``/proc/meminfo`` on Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)  # the value is in KiB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def tool_version(command: list[str]) -> str | None:
+    """What ``command`` (e.g. ``["dvc", "--version"]``) prints, stripped; None if it cannot run."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
 def machine_info() -> dict[str, Any]:
-    """Where a benchmark figure came from: CPU, platform, load, commit, date (devices are the caller's).
+    """Where a benchmark figure came from: CPU, memory, platform, load, commit, date.
 
     The load average is part of it because this project's reference machine is shared: a figure
-    measured under load is not comparable with one measured idle.
+    measured under load is not comparable with one measured idle. Accelerators are described by
+    :func:`device_info`, tools by :func:`tool_version`: the benchmarks add what they use.
     """
     return {
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "memory_gib": memory_gib(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "git_commit": git_commit(),
         "recorded": time.strftime("%Y-%m-%d"),
     }
+
+
+def device_info(device: Any) -> dict[str, Any]:
+    """The torch device a benchmark ran on: name, GPU model and memory, torch/CUDA builds, threads.
+
+    torch is imported here, not at module level, so that provenance stays importable where torch
+    is not (the data steps).
+    """
+    import torch
+
+    device = torch.device(device)
+    info: dict[str, Any] = {
+        "device": str(device), "gpu": None, "gpu_memory_gib": None,
+        "torch": torch.__version__, "torch_cuda_build": torch.version.cuda,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                    cudnn=torch.backends.cudnn.version())
+    return info

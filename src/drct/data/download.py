@@ -37,7 +37,6 @@ import itertools
 import json
 import logging
 import os
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -45,8 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from tqdm.auto import tqdm
+import urllib3
 
+from drct.data.progress import TransferProgress
+from drct.errors import DrctError
 from drct.io import write_json
 
 __all__ = [
@@ -66,29 +67,57 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# tqdm in a Snakemake log file (not a terminal): one line every 30 s, not ten per second
-_MININTERVAL = 1.0 if sys.stderr.isatty() else 30.0
-
 LOCK_FORMAT = "drct-data-lock/1"
 _CHUNK = 1 << 20
 _HTTP_CHUNK = 1 << 16  # small: bytes of a chunk cut off by a dropped connection are lost
 _MAX_DELAY = 300.0
+#: stall rule defaults: give up on a connection whose rate stays below 1 KiB/s for 60 s
+MIN_RATE = 1024.0
+STALL_SECONDS = 60.0
 
 
-class DownloadError(RuntimeError):
-    """A download failed for good (HTTP 4xx, retries exhausted, bad URL)."""
+class DownloadError(DrctError, RuntimeError):
+    """A download failed for good (HTTP 4xx, retries exhausted, stalled, bad URL)."""
 
 
 class ChecksumError(DownloadError):
     """The downloaded bytes do not match the expected size or sha256."""
 
 
-class LockMismatchError(RuntimeError):
+class LockMismatchError(DrctError, RuntimeError):
     """The lock file pins a different sha256/size than the one found or configured."""
 
 
 class _Retryable(Exception):
-    """Internal: a transient failure (5xx, 429, bad range answer) worth another attempt."""
+    """Internal: a transient failure (5xx, 429, bad range answer, stall) worth another attempt."""
+
+
+class _StallWatch:
+    """The stall rule: the transfer fails when fewer than ``min_rate`` bytes/s arrive on average
+    over ``seconds`` seconds. A per-read timeout alone never fires for a server that trickles a
+    few bytes every second, which would otherwise hang a download of 100 GB forever.
+    ``min_rate`` <= 0 or ``seconds`` <= 0 switches the rule off."""
+
+    def __init__(self, min_rate: float, seconds: float) -> None:
+        self.min_rate, self.seconds = float(min_rate), float(seconds)
+        self.start, self.bytes = time.monotonic(), 0
+
+    def add(self, n: int) -> None:
+        """Count ``n`` bytes; raise :class:`_Retryable` when the last window was too slow."""
+        if self.min_rate <= 0 or self.seconds <= 0:
+            return
+        self.bytes += n
+        now = time.monotonic()
+        elapsed = now - self.start
+        if elapsed < self.seconds:
+            return
+        if self.bytes < self.min_rate * elapsed:
+            raise _Retryable(
+                f"transfer stalled: {self.bytes} bytes in the last {elapsed:.1f} s "
+                f"({self.bytes / elapsed:.0f} bytes/s, below the floor of {self.min_rate:.0f} "
+                f"bytes/s kept for {self.seconds:g} s)"
+            )
+        self.start, self.bytes = now, 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,6 +255,8 @@ def fetch(
     retries: int = 5,
     backoff: float = 1.0,
     timeout: float = 60,
+    min_rate: float = MIN_RATE,
+    stall_seconds: float = STALL_SECONDS,
     progress: bool = True,
 ) -> str:
     """Download ``url`` to ``dest`` and return the file's sha256.
@@ -233,7 +264,9 @@ def fetch(
     ``dest`` appears only once complete and verified against ``size``/``sha256`` (when given).
     An already-present ``dest`` that matches is returned without any network access. HTTP
     transfers resume from ``<dest>.part``; ``retries`` is the number of further attempts after
-    the first one, spaced ``backoff * 2**k`` seconds apart (capped at 5 minutes). A size or
+    the first one, spaced ``backoff * 2**k`` seconds apart (capped at 5 minutes). ``timeout``
+    bounds each connect and each read; an attempt whose rate stays below ``min_rate`` bytes/s
+    for ``stall_seconds`` seconds is stalled and retried likewise (0 switches that off). A size or
     checksum mismatch (of a new download or of an already-present ``dest``) moves the bytes
     aside to ``<dest>.bad`` and raises :class:`ChecksumError`; nothing is deleted or overwritten.
     """
@@ -250,7 +283,7 @@ def fetch(
     elif scheme in ("http", "https"):
         _download_http(
             url, dest, size=size, retries=retries, backoff=backoff, timeout=timeout,
-            progress=progress,
+            stall=(min_rate, stall_seconds), progress=progress,
         )
     else:
         raise DownloadError(f"unsupported URL scheme {scheme!r} in {url!r} (http, https, file)")
@@ -260,13 +293,6 @@ def fetch(
     _discard_partial(dest)
     log.info("downloaded %s -> %s (sha256 %s)", url, dest, got)
     return got
-
-
-def _progress_bar(dest: Path, total: int | None, initial: int, enabled: bool) -> tqdm:
-    return tqdm(
-        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-        desc=dest.name, disable=not enabled, leave=False, mininterval=_MININTERVAL,
-    )
 
 
 def _copy_local(url: str, dest: Path, *, progress: bool) -> None:
@@ -290,7 +316,7 @@ def _copy_local(url: str, dest: Path, *, progress: bool) -> None:
         pass
     total = source.stat().st_size
     with open(source, "rb") as src, open(part, "wb") as out:
-        with _progress_bar(dest, total, 0, progress) as bar:
+        with TransferProgress(dest.name, total, 0, enabled=progress, log=log) as bar:
             while block := src.read(_CHUNK):
                 out.write(block)
                 bar.update(len(block))
@@ -298,27 +324,31 @@ def _copy_local(url: str, dest: Path, *, progress: bool) -> None:
 
 def _download_http(
     url: str, dest: Path, *, size: int | None, retries: int, backoff: float, timeout: float,
-    progress: bool,
+    stall: tuple[float, float], progress: bool,
 ) -> None:
     """Run attempts until ``.part`` holds the whole body; resume between attempts."""
     attempt = 0
     with requests.Session() as session:
         while True:
             try:
-                if _http_attempt(session, url, dest, size=size, timeout=timeout,
+                if _http_attempt(session, url, dest, size=size, timeout=timeout, stall=stall,
                                  progress=progress):
                     return
                 reason = "body shorter than announced (connection closed early)"
             except _Retryable as exc:
                 reason = str(exc)
             except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+                    requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"  # urllib3's: from reading the raw body
             attempt += 1
             if attempt > retries:
+                hint = ""
+                if reason.startswith("transfer stalled"):
+                    hint = (" If this server is slow but steady, lower the minimum rate or "
+                            "lengthen the stall window (min_rate, stall_seconds).")
                 raise DownloadError(
                     f"giving up on {url} after {retries} retries; last error: {reason}. "
-                    f"Received bytes are kept in {_part_path(dest)} and a rerun resumes."
+                    f"Received bytes are kept in {_part_path(dest)} and a rerun resumes.{hint}"
                 )
             delay = min(backoff * 2 ** (attempt - 1), _MAX_DELAY)
             log.warning("%s: %s; retry %d/%d in %.1f s", url, reason, attempt, retries, delay)
@@ -359,7 +389,7 @@ def _read_meta(dest: Path) -> dict[str, Any] | None:
 
 def _http_attempt(
     session: requests.Session, url: str, dest: Path, *, size: int | None, timeout: float,
-    progress: bool,
+    stall: tuple[float, float], progress: bool,
 ) -> bool:
     """One GET. Returns True when ``.part`` is complete, False when the body came up short."""
     part = _part_path(dest)
@@ -413,10 +443,13 @@ def _http_attempt(
                 f"size mismatch for {url}: expected {size} bytes, server announces {total} "
                 f"(nothing downloaded{kept})"
             )
-        with open(part, mode) as fh, _progress_bar(dest, total, offset, progress) as bar:
-            for chunk in r.iter_content(chunk_size=_HTTP_CHUNK):
+        watch = _StallWatch(*stall)
+        with open(part, mode) as fh, \
+                TransferProgress(dest.name, total, offset, enabled=progress, log=log) as bar:
+            for chunk in _body_chunks(r):
                 fh.write(chunk)
                 bar.update(len(chunk))
+                watch.add(len(chunk))
     got = part.stat().st_size
     want = total if total is not None else size
     if want is not None and got < want:
@@ -425,6 +458,18 @@ def _http_attempt(
         _discard_partial(dest)
         raise _Retryable(f"received {got} bytes, more than the {want} announced")
     return True
+
+
+def _body_chunks(r: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives. ``iter_content`` blocks until a whole chunk (64 KiB) is in, so a
+    server trickling a byte a second would keep it (and the stall rule) waiting for 18 hours;
+    urllib3's ``read1`` returns whatever one socket read brought."""
+    read1 = getattr(r.raw, "read1", None)  # urllib3 >= 2.1
+    if read1 is None:  # pragma: no cover - older urllib3: stall checks once per chunk
+        yield from r.iter_content(chunk_size=_HTTP_CHUNK)
+        return
+    while chunk := read1(_HTTP_CHUNK):
+        yield chunk
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from drct.errors import DrctError
+
 __all__ = [
     "DEFAULT_SPLITS",
     "GENIMAGE_CLASSES",
@@ -50,7 +52,7 @@ _IGNORED_DIRS = frozenset({"__MACOSX"})
 _MAX_LISTED = 50
 
 
-class LayoutError(ValueError):
+class LayoutError(DrctError, ValueError):
     """The extracted data does not have the expected layout (missing/ambiguous folders)."""
 
 

@@ -42,6 +42,7 @@ from urllib3.util.retry import Retry
 
 from drct.data.download import locked_dir
 from drct.data.sources import Source
+from drct.errors import DrctError
 from drct.io import write_json
 
 __all__ = [
@@ -63,11 +64,11 @@ _FILE_TYPES = frozenset({"blob", "file"})  # datasets answer "blob"; some deploy
 _MAX_PAGES = 100_000
 
 
-class ListingError(RuntimeError):
+class ListingError(DrctError, RuntimeError):
     """The hub's listing could not be fetched or is not in the expected shape."""
 
 
-class NotListedError(LookupError):
+class NotListedError(DrctError, LookupError):
     """An archive name is not in the recorded listing of its source."""
 
 

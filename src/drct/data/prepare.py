@@ -25,9 +25,10 @@ import pandas as pd
 from drct.data.counts import Expected, compare_counts, describe_mismatch, parse_expected_counts
 from drct.data.extract import safe_extract
 from drct.data.layout import LayoutError, normalise
-from drct.data.local import is_folder_snapshot, link_snapshot
+from drct.data.local import check_pinned, is_folder_snapshot, link_snapshot, pinned_hashes
 from drct.data.manifest import build_manifest, write_manifest
 from drct.data.paths import inside
+from drct.errors import DrctError
 from drct.io import write_csv
 
 __all__ = ["CountMismatchError", "check_counts", "prepare_dataset"]
@@ -35,7 +36,7 @@ __all__ = ["CountMismatchError", "check_counts", "prepare_dataset"]
 log = logging.getLogger(__name__)
 
 
-class CountMismatchError(ValueError):
+class CountMismatchError(DrctError, ValueError):
     """Image counts per generator/split differ from the configured expectation."""
 
 
@@ -125,12 +126,13 @@ def prepare_dataset(
     staging = out_dir / f".staging-{secrets.token_hex(6)}"
     staging.mkdir()
     try:
-        roots = []
+        roots, pins = [], {}
         for i, (archive, member) in enumerate(zip(archives, members)):
             into = staging / "extract" / f"{i:03d}"
             if is_folder_snapshot(Path(archive)):
                 extracted = link_snapshot(Path(archive), into,
                                           min_free_bytes_factor=min_free_bytes_factor)
+                pins.update(pinned_hashes(Path(archive), extracted))
             else:
                 extracted = safe_extract(Path(archive), into,
                                          min_free_bytes_factor=min_free_bytes_factor)
@@ -157,6 +159,7 @@ def prepare_dataset(
             log.warning("%s: %s", dataset, describe_mismatch(row))
         write_csv(report, staging / "counts.csv")
         df = build_manifest(rows, dataset, staging, workers=workers)
+        check_pinned(df, pins)  # a local folder's images must hash as its snapshot pinned
         write_manifest(df, staging / "manifest.csv")
         os.replace(staging / "images", images)
         os.replace(staging / "counts.csv", out_dir / "counts.csv")
