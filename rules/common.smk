@@ -15,7 +15,13 @@ from drct.data.sources import resolve_url
 from drct.planning import perturbations
 from drct.planning.jobs import active_jobs
 from drct.planning.released import evaluated_jobs, released_checkpoints
-from drct.planning.runs import find, iter_runs, run_meta, runs_for_protocol, train_settings
+from drct.planning.runs import (
+    find,
+    iter_runs,
+    run_meta,
+    runs_for_protocol,
+    train_settings,
+)
 from drct.planning.weights import weights_spec
 
 if workflow.overwrite_configfiles:
@@ -82,7 +88,12 @@ def download_source(name):
     description: a params change reruns the fetch, and an edited comment must not cost a download).
     """
     source = config["sources"][find(config["downloads"], name, "download")["source"]]
-    return {key: value for key, value in source.items() if key != "description"}
+    source = {key: value for key, value in source.items() if key != "description"}
+    base = source.get("base_url", "")
+    if base.startswith("file:") and not os.path.isabs(base[len("file:") :]):
+        # a relative local folder (the demo's archive) lies in the workflow's folder, like every shipped file
+        source["base_url"] = "file:" + workflow_file(base[len("file:") :])
+    return source
 
 
 def download_checks(name):
@@ -239,6 +250,7 @@ def paper_spec(wc):
 
 
 # --- robustness study, format-bias control, sample grid (rules/evaluate.smk, rules/paper.smk) ---
+
 
 def study_protocols(study):
     """Protocols a study runs on (checked against evaluation.protocols when the config was validated)."""

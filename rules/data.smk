@@ -24,9 +24,12 @@ rule acquire:
         path=lambda wc: find(config["downloads"], wc.download, "download")["path"],
         checks=lambda wc: download_checks(wc.download),
         lock=LOCK_FILE,
+        min_rate=config["download"]["min_rate"],
+        stall_seconds=config["download"]["stall_seconds"],
     shell:
         "drct acquire --source {params.source:q} --path {params.path:q} --out {output.archive:q} "
-        "--key {wildcards.download:q} --lock {params.lock:q} {params.checks} > {log:q} 2>&1"
+        "--key {wildcards.download:q} --lock {params.lock:q} {params.checks} "
+        "--min-rate {params.min_rate} --stall-seconds {params.stall_seconds} > {log:q} 2>&1"
 
 
 rule prepare:

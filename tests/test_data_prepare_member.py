@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from drct.data.paths import UnsafePathError, inside
+from drct.paths import UnsafePathError, inside
 from drct.data.prepare import prepare_dataset
 from drct.errors import DrctError
 

@@ -110,7 +110,8 @@ def test_second_repro_runs_nothing_and_both_tools_agree(first: tuple[Path, str])
 
 
 def test_metrics_and_plots_show_every_run_per_generator(first: tuple[Path, str]) -> None:
-    from drct.config import load_yaml, runs_for_protocol, validate_config
+    from drct.config import load_yaml, validate_config
+    from drct.planning.runs import runs_for_protocol
 
     clone, _ = first
     config = validate_config(load_yaml(clone / "config.yaml"))

@@ -24,9 +24,9 @@ from drct.paper.tables import aggregate_seeds, build_table, load_paper_table, ou
 GENIMAGE = ["Midjourney", "SDv1.4", "SDv1.5", "ADM", "GLIDE", "Wukong", "VQDM", "BigGAN"]
 COLUMN_MAP = {f"g{i}": name for i, name in enumerate(GENIMAGE)}
 RUNS_META = [
-    {"run": "drct-convb-sdv1-seed0", "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1", "seed": 0},
-    {"run": "drct-convb-sdv1-seed1", "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1", "seed": 1},
-    {"run": "baseline-convb-sdv1-seed0", "method": "baseline", "backbone_label": "Conv-B", "dr_label": "-", "seed": 0},
+    {"run": "drct-convb-sdv1-seed0", "group": "drct-convb-sdv1", "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1", "seed": 0},
+    {"run": "drct-convb-sdv1-seed1", "group": "drct-convb-sdv1", "method": "drct", "backbone_label": "Conv-B", "dr_label": "SDv1", "seed": 1},
+    {"run": "baseline-convb-sdv1-seed0", "group": "baseline-convb-sdv1", "method": "baseline", "backbone_label": "Conv-B", "dr_label": "-", "seed": 0},
 ]
 
 

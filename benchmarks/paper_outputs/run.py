@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     protocol = {"name": "intra", "real_source": "shared", "real_generator": "real",
                 "columns": [{"generator": f"g{i}", "label": c} for i, c in enumerate(COLUMNS)]}
-    meta = [{"run": f"{m}-{b.lower()}-{d.lower()}-seed0", "method": m, "backbone_label": b,
+    meta = [{"run": f"{m}-{b.lower()}-{d.lower()}-seed0", "group": f"{m}-{b.lower()}-{d.lower()}", "method": m, "backbone_label": b,
              "dr_label": d if m == "drct" else "-", "seed": 0} for m, b, d in RUNS]
     meta = [dict(m, run=m["run"].replace("--", "-")) for m in meta]
     metrics_times, render_times = [], []

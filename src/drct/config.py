@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from drct.data.paths import relative_path_problem
+from drct.paths import relative_path_problem
 from drct.errors import DrctError
 from drct.planning.jobs import available_generators, dataset_generator_names
 

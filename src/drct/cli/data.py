@@ -24,11 +24,12 @@ def acquire(args: argparse.Namespace) -> None:
         digest = acquire_archive(
             args.source, args.path, Path(args.out), Path(args.lock), args.key,
             sha256=args.sha256 or None, md5=args.md5 or None, size=args.size,
+            min_rate=args.min_rate, stall_seconds=args.stall_seconds,
         )
     else:
         digest = fetch_locked(
             args.url, Path(args.out), Path(args.lock), args.key, sha256=args.sha256 or None,
-            size=args.size, md5=args.md5 or None,
+            size=args.size, md5=args.md5 or None, min_rate=args.min_rate, stall_seconds=args.stall_seconds,
         )
     log.info("%s -> %s (sha256 %s)", args.url or args.path, args.out, digest)
 
@@ -112,6 +113,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sha256", default="", help="published checksum (must agree with the lock file)")
     p.add_argument("--md5", default="", help="published md5 (e.g. COCO's), checked on top of sha256")
     p.add_argument("--size", type=int, default=None, help="expected size in bytes")
+    p.add_argument("--min-rate", type=float, default=1024.0,
+                   help="give up (keeping the .part for resume) when fewer bytes/s than this arrive ...")
+    p.add_argument("--stall-seconds", type=float, default=60.0, help="... over this many seconds (0: never)")
 
     p = add_command(sub, "list-source", list_source,
                     "Fetch (or show) the recorded hub file listing of a ModelScope source.")

@@ -27,7 +27,7 @@ from drct.data.extract import safe_extract
 from drct.data.layout import LayoutError, normalise
 from drct.data.local import check_pinned, is_folder_snapshot, link_snapshot, pinned_hashes
 from drct.data.manifest import build_manifest, write_manifest
-from drct.data.paths import inside
+from drct.paths import inside
 from drct.errors import DrctError
 from drct.io import write_csv
 
@@ -100,7 +100,7 @@ def prepare_dataset(
 
     ``members[i]`` is the folder inside archive ``i`` to use as that archive's root (None: the
     archive's top level), e.g. ``"drct-demo-v1/drct2m"``; one that would lead outside the extracted
-    archive (absolute, ``..``, a link out) raises :class:`drct.data.paths.UnsafePathError`. ``generators``, ``real_folder``,
+    archive (absolute, ``..``, a link out) raises :class:`drct.paths.UnsafePathError`. ``generators``, ``real_folder``,
     ``real_name`` and ``splits`` are passed to :func:`drct.data.layout.normalise`, which looks
     for each folder across all archive roots. An archive may also be a local-folder snapshot
     (:mod:`drct.data.local`), whose files are linked rather than extracted.
