@@ -678,7 +678,7 @@ def test_out_of_memory_on_the_cpu_is_not_retried_into_failed_rows(tmp_path, sett
     with pytest.raises(EnvironmentFailure, match="out of memory") as caught:
         run_job(manifest, tmp_path / "out", with_batch(settings, 3))
     assert sizes == [3], "a machine failure was retried image by image"  # a, b, d: the first full batch
-    assert "a.png (and 2 other image(s) of its batch)" in str(caught.value)
+    assert "a.jpg (and 2 other image(s) of its batch)" in str(caught.value)
     assert not (tmp_path / "out" / "shard0.csv").exists()
 
 
@@ -829,3 +829,23 @@ def test_shard_sweeps_only_its_own_leftover_temporaries(tmp_path, settings, monk
     assert [Path(p).stem for p in df["source_path"]] == ["b"]
     assert not own.exists()
     assert all(p.exists() for p in others) and (images / ".b.png.tmp-aaaaaaaaaaaa").is_dir()
+
+
+@pytest.mark.parametrize("damage", ["cut_tail", "cut_half", "flip_pixel_byte", "empty"])
+def test_existing_output_check_finds_every_kind_of_damage(tmp_path, damage):
+    """Cut in the last bytes (a plain decode still succeeds there), in the middle, one byte changed."""
+    buffer = __import__("io").BytesIO()
+    random_image(64, 48, seed=5).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    damaged = {
+        "cut_tail": data[:-20],
+        "cut_half": data[: len(data) // 2],
+        "flip_pixel_byte": data[:-40] + bytes([data[-40] ^ 1]) + data[-39:],
+        "empty": b"",
+    }[damage]
+    png = tmp_path / "x.png"
+    png.write_bytes(data)
+    assert runner_mod._existing_output_facts(png)["sha256"] == hashlib.sha256(data).hexdigest()
+    png.write_bytes(damaged)
+    assert runner_mod._existing_output_facts(png) is None
+    assert not png.exists(), "a damaged output must not stay"
