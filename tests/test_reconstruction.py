@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import math
 import os
@@ -834,7 +835,7 @@ def test_shard_sweeps_only_its_own_leftover_temporaries(tmp_path, settings, monk
 @pytest.mark.parametrize("damage", ["cut_tail", "cut_half", "flip_pixel_byte", "empty"])
 def test_existing_output_check_finds_every_kind_of_damage(tmp_path, damage):
     """Cut in the last bytes (a plain decode still succeeds there), in the middle, one byte changed."""
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     random_image(64, 48, seed=5).save(buffer, format="PNG")
     data = buffer.getvalue()
     damaged = {
