@@ -40,3 +40,17 @@ def test_a_file_replaces_a_file(tmp_path: Path) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_leftover_temporaries_lists_the_writers_temporaries_of_the_given_names(tmp_path: Path) -> None:
+    """The pattern is the atomic writer's own: a temporary it makes is found, nothing else is."""
+    from drct.io import _temp_sibling, leftover_temporaries
+
+    mine = _temp_sibling(tmp_path / "a.png")  # what a write killed before its rename leaves
+    theirs = _temp_sibling(tmp_path / "b.png")
+    for path in (mine, theirs, tmp_path / "a.png", tmp_path / ".a.png.tmp-xyz", tmp_path / "a.png.tmp-0123456789ab"):
+        path.write_bytes(b"x")
+    _temp_sibling(tmp_path / "a.png").mkdir()  # a directory is never a leftover file
+    assert leftover_temporaries(tmp_path, {"a.png"}) == [mine]
+    assert leftover_temporaries(tmp_path, {"a.png", "b.png"}) == sorted([mine, theirs])
+    assert leftover_temporaries(tmp_path / "missing", {"a.png"}) == []

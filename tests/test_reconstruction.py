@@ -7,9 +7,12 @@ the code under test. Everything runs on the tiny random-weight demo pipeline, 2 
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -19,10 +22,11 @@ import pytest
 import torch
 from PIL import Image
 
+from drct.failures import EnvironmentFailure
 from drct.reconstruction import ReconstructionSettings
 from drct.reconstruction import reconstruct_shard as runner_mod
 from drct.reconstruction.build_demo_model import build_demo_pipeline
-from drct.reconstruction.pipeline import load_pipeline, model_provenance, reconstruct_image
+from drct.reconstruction.pipeline import ModelUnavailable, load_pipeline, model_provenance, reconstruct_image
 from drct.reconstruction.reconstruct_shard import reconstruct_manifest
 
 STEPS = 2
@@ -583,3 +587,266 @@ def test_exif_orientation_is_applied_like_cv2(tmp_path):
     exif[0x0112] = 6  # Orientation: rotate 90 CW to display
     image.save(tmp_path / "rotated.jpg", exif=exif)
     assert runner_mod.open_image(tmp_path / "rotated.jpg").size == (14, 20)
+
+
+# --- nothing lost, nothing escapes: machine failures, damaged outputs, leftover temporaries ---------
+
+
+def fake_pipeline(monkeypatch) -> dict[str, list]:
+    """A pipeline that returns its inputs as RGB (the runner's bookkeeping is what these tests check)."""
+    calls: dict[str, list] = {"images": [], "batches": []}
+
+    def reconstruct(pipe, images, s):
+        calls["images"] += [image.size for image in images]
+        calls["batches"].append(len(images))
+        return [image.convert("RGB") for image in images]
+
+    monkeypatch.setattr(runner_mod, "reconstruct_batch", reconstruct)
+    monkeypatch.setattr(runner_mod, "load_pipeline", lambda s: None)
+    return calls
+
+
+def fail_on_write(monkeypatch, exc: OSError, after: int) -> None:
+    """The atomic writer succeeds ``after`` times, then raises ``exc`` (as a full disk would)."""
+    real = runner_mod.atomic_write_bytes
+    count = {"n": 0}
+
+    def write(path, data):
+        count["n"] += 1
+        if count["n"] > after:
+            raise exc
+        return real(path, data)
+
+    monkeypatch.setattr(runner_mod, "atomic_write_bytes", write)
+
+
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (errno.ENOSPC, "no space left"),
+        (errno.EDQUOT, "quota"),
+        (errno.EROFS, "read-only"),
+        (errno.EACCES, "permission denied"),
+        (errno.EIO, "input/output error"),
+    ],
+)
+def test_machine_failure_while_writing_fails_the_shard_and_keeps_finished_images(
+    tmp_path, settings, monkeypatch, code, words
+):
+    manifest = write_dataset(tmp_path / "data")
+    calls = fake_pipeline(monkeypatch)
+    fail_on_write(monkeypatch, OSError(code, os.strerror(code)), after=2)
+    with pytest.raises(EnvironmentFailure, match=words) as caught:
+        run_job(manifest, tmp_path / "out", settings)
+    assert str(tmp_path / "out" / "images") in str(caught.value) and "rerun" in str(caught.value)
+    assert not (tmp_path / "out" / "shard0.csv").exists(), "a failed shard must not look done"
+    kept = sorted(p.name for p in (tmp_path / "out" / "images").iterdir())
+    assert kept == ["a.png", "b.png"], "finished images lost (or temporaries left)"
+
+    monkeypatch.undo()
+    calls = fake_pipeline(monkeypatch)
+    df = run_job(manifest, tmp_path / "out", settings)
+    assert sorted(calls["images"]) == [(22, 16), (23, 17)], "the rerun did not resume"  # c and d only
+    assert (df["status"] == "ok").sum() == 4
+
+
+def test_a_name_the_folder_cannot_take_is_one_images_failure(tmp_path, settings, monkeypatch):
+    """Not every OSError is the machine's: a file name too long belongs to that one input."""
+    manifest = write_dataset(tmp_path / "data")
+    fake_pipeline(monkeypatch)
+    fail_on_write(monkeypatch, OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG)), after=3)
+    df = run_job(manifest, tmp_path / "out", settings).set_index("source_path")
+    assert df.loc["../data/gen/test/d.png", "status"] == "failed"
+    assert "could not write output" in df.loc["../data/gen/test/d.png", "error"]
+    assert (df["status"] == "ok").sum() == 3
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:114] DefaultCPUAllocator: not enough memory")],
+    ids=["MemoryError", "torch-cpu-allocator"],
+)
+def test_out_of_memory_on_the_cpu_is_not_retried_into_failed_rows(tmp_path, settings, monkeypatch, exc):
+    manifest = write_dataset(tmp_path / "data")
+    sizes = []
+
+    def out_of_memory(pipe, images, s):
+        sizes.append(len(images))
+        raise exc
+
+    monkeypatch.setattr(runner_mod, "reconstruct_batch", out_of_memory)
+    monkeypatch.setattr(runner_mod, "load_pipeline", lambda s: None)
+    with pytest.raises(EnvironmentFailure, match="out of memory") as caught:
+        run_job(manifest, tmp_path / "out", with_batch(settings, 3))
+    assert sizes == [3], "a machine failure was retried image by image"  # a, b, d: the first full batch
+    assert "a.jpg (and 2 other image(s) of its batch)" in str(caught.value)
+    assert not (tmp_path / "out" / "shard0.csv").exists()
+
+
+def test_unreadable_input_stays_one_images_failure_but_memory_does_not(tmp_path, settings, monkeypatch):
+    manifest = write_dataset(tmp_path / "data")
+    fake_pipeline(monkeypatch)
+    real_open = runner_mod.open_image
+
+    def open_image(path):
+        if Path(path).name == "d.png":
+            raise MemoryError
+        return real_open(path)
+
+    monkeypatch.setattr(runner_mod, "open_image", open_image)
+    with pytest.raises(EnvironmentFailure, match=r"reading .*d\.png: out of memory"):
+        run_job(manifest, tmp_path / "out", settings)
+
+
+def test_missing_model_files_fail_the_shard_naming_the_folder(tmp_path, settings, demo_dir):
+    import shutil
+
+    broken = tmp_path / "model"
+    shutil.copytree(demo_dir, broken)
+    (broken / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    manifest = write_dataset(tmp_path / "data")
+    s = ReconstructionSettings(**{**settings.to_dict(), "model": str(broken)})
+    with pytest.raises(ModelUnavailable, match="cannot load the inpainting model") as caught:
+        run_job(manifest, tmp_path / "out", s)
+    assert str(broken) in str(caught.value) and "model_index.json" in str(caught.value)
+    assert isinstance(caught.value, EnvironmentFailure)
+    assert not (tmp_path / "out" / "shard0.csv").exists()
+
+
+def _mount_tmpfs(directory: Path, size: str) -> None:
+    import shutil
+    import subprocess
+
+    directory.mkdir(parents=True)
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command: cannot make a small file system for the full-disk test")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
+
+
+def _mount(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+def test_real_full_and_read_only_disk_fail_the_shard_then_resume(tmp_path, settings, monkeypatch):
+    """A 200 KiB tmpfs filled to two free pages: two images fit, the third hits ENOSPC for real.
+
+    Then the same folder read-only (EROFS), then space again: the rerun finishes the job.
+    """
+    manifest = write_dataset(tmp_path / "data")
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "200k")
+    try:
+        page = os.statvfs(disk).f_frsize
+        free_pages = os.statvfs(disk).f_bavail
+        (disk / "filler").write_bytes(b"\0" * page * (free_pages - 2))
+        images = disk / "images"
+        calls = fake_pipeline(monkeypatch)
+        job = dict(generator="gen", split="test", label_filter=1, output_name="gen-dr", shard=0, num_shards=1)
+        out_csv = tmp_path / "out" / "shard0.csv"
+
+        with pytest.raises(EnvironmentFailure, match="no space left") as caught:
+            reconstruct_manifest(manifest, out_csv, images, settings, **job)
+        assert str(images) in str(caught.value)
+        assert not out_csv.exists()
+        kept = sorted(p.name for p in images.iterdir())
+        assert kept == ["a.png", "b.png"], kept  # finished images kept, no temporary left
+        for name in kept:
+            with Image.open(images / name) as im:
+                im.load()
+
+        _mount("-o", "remount,ro", str(disk))
+        with pytest.raises(EnvironmentFailure, match="read-only"):
+            reconstruct_manifest(manifest, out_csv, images, settings, **job)
+        assert not out_csv.exists()
+        _mount("-o", "remount,rw", str(disk))
+
+        (disk / "filler").unlink()
+        calls["images"].clear()
+        df = reconstruct_manifest(manifest, out_csv, images, settings, **job)
+        assert sorted(calls["images"]) == [(22, 16), (23, 17)]
+        assert (df["status"] == "ok").sum() == 4
+    finally:
+        import subprocess
+
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_damaged_output_is_recomputed_on_rerun(tmp_path, settings, monkeypatch):
+    manifest = write_dataset(tmp_path / "data")
+    calls = fake_pipeline(monkeypatch)
+    first = run_job(manifest, tmp_path / "out", settings)
+    png = tmp_path / "out" / "images" / "c.png"
+    whole = png.read_bytes()
+    png.write_bytes(whole[: len(whole) // 2])  # a copy cut short: the header still reads fine
+    with Image.open(png) as im:
+        assert im.size == (23, 17)
+
+    calls["images"].clear()
+    again = run_job(manifest, tmp_path / "out", settings)
+    assert calls["images"] == [(23, 17)], "the truncated output was accepted"
+    assert png.read_bytes() == whole
+    pd.testing.assert_frame_equal(again, first)
+
+
+def test_damaged_output_whose_recomputation_fails_is_not_kept(tmp_path, settings, monkeypatch):
+    manifest = write_dataset(tmp_path / "data")
+    fake_pipeline(monkeypatch)
+    run_job(manifest, tmp_path / "out", settings)
+    png = tmp_path / "out" / "images" / "c.png"
+    png.write_bytes(png.read_bytes()[:-20])  # IEND and the end of the pixel data gone
+
+    def fails(pipe, images, s):
+        raise RuntimeError("bad image (simulated)")
+
+    monkeypatch.setattr(runner_mod, "reconstruct_batch", fails)
+    df = run_job(manifest, tmp_path / "out", settings).set_index("source_path")
+    assert df.loc["../data/gen/test/c.png", "status"] == "failed"
+    assert not png.exists(), "a damaged output outlived its failed recomputation"
+
+
+def test_shard_sweeps_only_its_own_leftover_temporaries(tmp_path, settings, monkeypatch):
+    """Stems by sha1 mod 3: shard 0 owns b; a belongs to shard 1, which may be writing right now."""
+    manifest = write_dataset(tmp_path / "data")
+    fake_pipeline(monkeypatch)
+    images = tmp_path / "out" / "images"
+    images.mkdir(parents=True)
+    own = images / ".b.png.tmp-0123456789ab"
+    others = [
+        images / ".a.png.tmp-0123456789ab",  # another shard's image
+        images / ".b.png.tmp-notahexnumber",  # not the atomic writer's pattern
+        images / ".b.png.old-0123456789ab",  # not a temporary file of a write
+        images / "notes.txt",
+        images / "b.png.tmp-0123456789ab",  # not hidden: not the writer's name
+    ]
+    for path in [own, *others]:
+        path.write_bytes(b"partial")
+    (images / ".b.png.tmp-aaaaaaaaaaaa").mkdir()  # a directory: never the PNG writer's
+    df = run_job(manifest, tmp_path / "out", settings, shard=0, num_shards=3)
+    assert [Path(p).stem for p in df["source_path"]] == ["b"]
+    assert not own.exists()
+    assert all(p.exists() for p in others) and (images / ".b.png.tmp-aaaaaaaaaaaa").is_dir()
+
+
+@pytest.mark.parametrize("damage", ["cut_tail", "cut_half", "flip_pixel_byte", "empty"])
+def test_existing_output_check_finds_every_kind_of_damage(tmp_path, damage):
+    """Cut in the last bytes (a plain decode still succeeds there), in the middle, one byte changed."""
+    buffer = io.BytesIO()
+    random_image(64, 48, seed=5).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    damaged = {
+        "cut_tail": data[:-20],
+        "cut_half": data[: len(data) // 2],
+        "flip_pixel_byte": data[:-40] + bytes([data[-40] ^ 1]) + data[-39:],
+        "empty": b"",
+    }[damage]
+    png = tmp_path / "x.png"
+    png.write_bytes(data)
+    assert runner_mod._existing_output_facts(png)["sha256"] == hashlib.sha256(data).hexdigest()
+    png.write_bytes(damaged)
+    assert runner_mod._existing_output_facts(png) is None
+    assert not png.exists(), "a damaged output must not stay"

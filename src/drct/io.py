@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "atomic_path",
+    "leftover_temporaries",
     "atomic_write_bytes",
     "atomic_write_text",
     "sha256_file",
@@ -29,9 +31,35 @@ __all__ = [
 ]
 
 
+_TEMP_TOKEN_BYTES = 6
+#: ``.<target name>.tmp-<12 hex digits>``: the temporary of one atomic write (see ``_temp_sibling``)
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.tmp-[0-9a-f]{%d}$" % (2 * _TEMP_TOKEN_BYTES))
+
+
 def _temp_sibling(path: Path, tag: str = "tmp") -> Path:
     """A hidden, unique name next to ``path`` (same filesystem, so the final rename is atomic)."""
-    return path.parent / f".{path.name}.{tag}-{secrets.token_hex(6)}"
+    return path.parent / f".{path.name}.{tag}-{secrets.token_hex(_TEMP_TOKEN_BYTES)}"
+
+
+def leftover_temporaries(directory: str | os.PathLike[str], targets: set[str]) -> list[Path]:
+    """Temporary files of atomic writes to ``directory/<name>`` (``name`` in ``targets``) left by a kill.
+
+    A killed writer never reaches its cleanup, so its ``.<name>.tmp-<hex>`` stays. Only plain files
+    whose name is exactly that pattern for one of ``targets`` are listed: a caller owning those
+    targets (one shard's outputs in a folder that several shards share) can delete them without
+    touching other writers' files. Sorted; empty when ``directory`` does not exist.
+    """
+    found = []
+    try:
+        entries = os.scandir(directory)
+    except FileNotFoundError:
+        return []
+    with entries:
+        for entry in entries:
+            match = _TEMP_NAME.match(entry.name)
+            if match and match["target"] in targets and entry.is_file(follow_symlinks=False):
+                found.append(Path(entry.path))
+    return sorted(found)
 
 
 def _remove(path: Path) -> None:

@@ -25,12 +25,17 @@ from typing import Any
 import torch
 from PIL import Image
 
+from drct.failures import EnvironmentFailure, raise_if_environment
 from drct.reconstruction.preprocess import centre_crop_box, centre_crop_max_side, pad_bottom_right, round_up, to_rgb
 from drct.reconstruction.settings import ReconstructionSettings, resolve_device, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class ModelUnavailable(EnvironmentFailure):
+    """The reconstruction model cannot be loaded (missing or damaged files, uncached hub id): no image can run."""
 
 
 def _dtype_kwarg_name() -> str:
@@ -55,13 +60,22 @@ def load_pipeline(settings: ReconstructionSettings):
 
     device = resolve_device(settings)
     dtype = resolve_dtype(settings, device)
-    pipe = AutoPipelineForInpainting.from_pretrained(
-        settings.model,
-        revision=settings.revision,
-        safety_checker=None,
-        requires_safety_checker=False,
-        **{_dtype_kwarg_name(): dtype},
-    )
+    try:
+        pipe = AutoPipelineForInpainting.from_pretrained(
+            settings.model,
+            revision=settings.revision,
+            safety_checker=None,
+            requires_safety_checker=False,
+            **{_dtype_kwarg_name(): dtype},
+        )
+    except (OSError, MemoryError) as exc:  # diffusers reports missing/damaged files as OSError
+        raise_if_environment(exc, settings.model, "loading the model")
+        revision = f" at revision {settings.revision}" if settings.revision else ""
+        raise ModelUnavailable(
+            f"cannot load the inpainting model {settings.model}{revision}: {exc} -- a local folder must hold a "
+            "complete diffusers pipeline (model_index.json and every component's config and weights); a hub id "
+            "must be in the Hugging Face cache (run `drct fetch-weights` where there is internet, same HF_HOME)"
+        ) from exc
     if settings.scheduler == "ddim":
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)

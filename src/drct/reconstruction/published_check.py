@@ -12,7 +12,9 @@ measures exactly the code the DAG runs:
 * :func:`run_comparison`: per-image PSNR (uint8, data range 255) and SSIM (scikit-image) of ours vs
   released, a summary JSON and a Markdown report. Every sampled image ends as one row: compared, or
   failed with its reason (missing or unreadable file, size mismatch, failed reconstruction); none
-  is dropped silently.
+  is dropped silently. A failure of the machine rather than of one image (out of memory, an I/O
+  error of the disk, no space for the outputs) stops the job with ``drct.failures.EnvironmentFailure``
+  instead: as failed rows it would shrink the comparison without anyone noticing.
 
 No torch and no model code here: the comparison runs anywhere the files are.
 """
@@ -33,6 +35,7 @@ import pandas as pd
 from PIL import Image
 
 from drct.data.manifest import read_manifest, write_manifest
+from drct.failures import raise_if_environment, writing
 from drct.io import atomic_write_text, write_csv, write_json
 
 logger = logging.getLogger(__name__)
@@ -165,7 +168,8 @@ def _read(role: str, path: Any) -> tuple[np.ndarray | None, str]:
         return None, f"{role}: missing file"
     try:
         return load_rgb(Path(path)), ""
-    except Exception as exc:  # noqa: BLE001 - any undecodable file becomes a listed failure
+    except Exception as exc:  # noqa: BLE001 - any undecodable file becomes a listed failure...
+        raise_if_environment(exc, path, f"reading the {role} image")  # ...unless the machine failed
         return None, f"{role}: unreadable: {type(exc).__name__}: {exc}"
 
 
@@ -367,9 +371,12 @@ def run_comparison(
     frame = compare_sample(Path(sample_csv), Path(ours_csv), source=check["source"], released=check["released"])
     provenance = json.loads(Path(provenance_json).read_text(encoding="utf-8")) if provenance_json else {}
     summary = summarise(frame, check, provenance)
-    write_csv(_relative(frame, Path(out_csv).parent), Path(out_csv))
-    write_json(Path(out_json), summary)
-    atomic_write_text(Path(out_md), render_report(summary, frame))
+    with writing(out_csv):
+        write_csv(_relative(frame, Path(out_csv).parent), Path(out_csv))
+    with writing(out_json):
+        write_json(Path(out_json), summary)
+    with writing(out_md):
+        atomic_write_text(Path(out_md), render_report(summary, frame))
     logger.info(
         "compared %d of %d images: PSNR mean %s dB, SSIM mean %s; %d failed",
         summary["n_compared"], summary["n_sampled"], summary["psnr_db"]["mean"], summary["ssim"]["mean"],
