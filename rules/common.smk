@@ -349,7 +349,7 @@ def paper_report(path, caption, category, subcategory="{protocol}", label=None):
 def published_check_not_configured(wc):
     raise ValueError(
         "the published-reconstruction check is not configured: add reconstruction.published_check "
-        "({model, dataset, source, released, split, sample, seed}) to the config, as in "
+        "({model, dataset, source, published, split, sample, seed}) to the config, as in "
         "presets/drct2m_intra.yaml, or run it with --configfile presets/drct2m_intra.yaml"
     )
 

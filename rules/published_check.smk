@@ -30,7 +30,7 @@ rule published_check_sample:
         **rule_resources("published_check_sample"),
     params:
         source=PUBLISHED_CHECK["source"],
-        published=PUBLISHED_CHECK["released"],
+        published=PUBLISHED_CHECK["published"],
         split=PUBLISHED_CHECK["split"],
         n=PUBLISHED_CHECK["sample"],
         seed=PUBLISHED_CHECK["seed"],

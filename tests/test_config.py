@@ -91,12 +91,12 @@ def test_cross_reference_to_missing_generator(demo: dict) -> None:
 
 
 def test_published_check_names_are_cross_checked(demo: dict) -> None:
-    good = {"model": "demo-sd", "dataset": "demo-drct2m", "source": "real", "released": "flux"}
+    good = {"model": "demo-sd", "dataset": "demo-drct2m", "source": "real", "published": "flux"}
     validate_config({**demo, "reconstruction": {**demo["reconstruction"], "published_check": good}})
-    demo["reconstruction"]["published_check"] = {**good, "model": "sdv9", "released": "sdv1-dr"}
+    demo["reconstruction"]["published_check"] = {**good, "model": "sdv9", "published": "sdv1-dr"}
     message = _error(demo)
     assert "'reconstruction.published_check.model': 'sdv9'" in message
-    assert "'reconstruction.published_check.released': 'sdv1-dr' is not a generator" in message
+    assert "'reconstruction.published_check.published': 'sdv1-dr' is not a generator" in message
     assert "source" not in message
 
 

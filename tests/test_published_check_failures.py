@@ -1,4 +1,4 @@
-"""The released-check compare: one image's fault is a listed failure, the machine's stops the job."""
+"""The published-check compare: one image's fault is a listed failure, the machine's stops the job."""
 
 from __future__ import annotations
 
@@ -21,21 +21,21 @@ def write_png(path: Path, seed: int) -> Path:
 
 
 def test_a_damaged_image_is_a_listed_failure(tmp_path):
-    ours, released = write_png(tmp_path / "ours.png", 0), write_png(tmp_path / "released.png", 1)
-    assert published_check.compare_pair(str(ours), str(released))["status"] == "ok"
+    ours, published = write_png(tmp_path / "ours.png", 0), write_png(tmp_path / "published.png", 1)
+    assert published_check.compare_pair(str(ours), str(published))["status"] == "ok"
     ours.write_bytes(ours.read_bytes()[:60])
-    row = published_check.compare_pair(str(ours), str(released))
+    row = published_check.compare_pair(str(ours), str(published))
     assert row["status"] == "failed" and row["reason"].startswith("ours: unreadable")
 
 
 @pytest.mark.parametrize("exc", [MemoryError(), OSError(errno.EIO, os.strerror(errno.EIO))], ids=["memory", "EIO"])
 def test_a_machine_failure_while_reading_stops_the_compare(tmp_path, monkeypatch, exc):
-    ours, released = write_png(tmp_path / "ours.png", 0), write_png(tmp_path / "released.png", 1)
+    ours, published = write_png(tmp_path / "ours.png", 0), write_png(tmp_path / "published.png", 1)
 
     def load_rgb(path):
         raise exc
 
     monkeypatch.setattr(published_check, "load_rgb", load_rgb)
     with pytest.raises(EnvironmentFailure, match="reading the ours image") as caught:
-        published_check.compare_pair(str(ours), str(released))
+        published_check.compare_pair(str(ours), str(published))
     assert str(ours) in str(caught.value)

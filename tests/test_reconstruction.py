@@ -354,7 +354,9 @@ def test_manifest_rows_failures_and_paths(tmp_path, settings, counted):
 
     on_disk = pd.read_csv(out / "shard0.csv", keep_default_na=False)
     assert len(on_disk) == 5 and list(on_disk["status"]) == list(df["status"])
-    assert df.attrs["dr_model_provenance"]["source"] == "local"
+    from drct.reconstruction.reconstruct_shard import model_record
+
+    assert model_record(settings)["source"] == "local"
 
 
 def test_pipeline_error_becomes_failed_row(tmp_path, settings, monkeypatch):

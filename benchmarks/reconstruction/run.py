@@ -60,7 +60,8 @@ from drct.reconstruction.pipeline import (
     reconstruct_batch,
 )
 from drct.reconstruction.preprocess import round_up
-from drct.reconstruction.settings import ReconstructionSettings, resolve_device, resolve_dtype
+from drct.device import resolve_device
+from drct.reconstruction.settings import ReconstructionSettings, resolve_dtype
 
 #: speedup of ours over the authors' loop that the issue asks for (none for the demo model)
 TARGET_SPEEDUP = {"sd1": 4.0, "sd2": 4.0, "sdxl": 2.0, "demo": None}
@@ -399,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     probe_settings = ReconstructionSettings(model="-", device=args.device, dtype=args.dtype)
-    device = resolve_device(probe_settings)
+    device = resolve_device(probe_settings.device)
     dtype = resolve_dtype(probe_settings, device)
     sdxl = args.model == "sdxl"
     skip_cfg = {"on": True, "off": False, "auto": not sdxl}[args.skip_cfg]

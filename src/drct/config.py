@@ -223,7 +223,7 @@ def _published_check_problems(config: dict[str, Any]) -> list[str]:
         problems.append(f"'reconstruction.published_check.dataset': {check['dataset']!r} is not a datasets[].name")
     else:
         names = dataset_generator_names(datasets[check["dataset"]])
-        for key in ("source", "released"):
+        for key in ("source", "published"):
             if check[key] not in names:
                 problems.append(
                     f"'reconstruction.published_check.{key}': {check[key]!r} is not a generator of dataset "

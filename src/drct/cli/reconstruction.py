@@ -23,12 +23,11 @@ def reconstruct_shard(args: argparse.Namespace) -> None:
     from drct.reconstruction.settings import ReconstructionSettings
 
     set_threads(args.threads)
-    settings = ReconstructionSettings.from_dict(args.settings)
     frame = reconstruct_manifest(
         Path(args.manifest),
         Path(args.out),
         Path(args.images_dir),
-        settings,
+        ReconstructionSettings.from_dict(args.settings),
         generator=args.source,
         split=args.split,
         label_filter=None if args.source_label == "all" else int(args.source_label),
@@ -36,29 +35,10 @@ def reconstruct_shard(args: argparse.Namespace) -> None:
         shard=args.shard,
         num_shards=args.num_shards,
         limit=args.limit,
+        provenance_json=Path(args.provenance) if args.provenance else None,
     )
     failed = int((frame["status"] == "failed").sum()) if len(frame) else 0
     log.info("shard %d/%d: %d images, %d failed", args.shard, args.num_shards, len(frame), failed)
-    if args.provenance:
-        from drct.io import write_json
-        from drct.provenance import environment
-        from drct.reconstruction.settings import runtime_info
-
-        write_json(
-            Path(args.provenance),
-            {
-                "settings": settings.to_dict(),
-                "runtime": runtime_info(settings),
-                "model": frame.attrs.get("dr_model_provenance"),
-                "source": args.source,
-                "split": args.split,
-                "shard": args.shard,
-                "num_shards": args.num_shards,
-                "images": len(frame),
-                "failed": failed,
-                **environment(),
-            },
-        )
 
 
 def merge_reconstructions(args: argparse.Namespace) -> None:
@@ -71,7 +51,7 @@ def published_check_sample(args: argparse.Namespace) -> None:
     from drct.reconstruction.published_check import write_sample
 
     write_sample(
-        Path(args.manifest), Path(args.out), source=args.source, released=args.published, split=args.split,
+        Path(args.manifest), Path(args.out), source=args.source, published=args.published, split=args.split,
         n=args.n, seed=args.seed,
     )
 
@@ -131,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", required=True, help="the sample manifest (drct published-check-sample)")
     p.add_argument("--ours", required=True, help="manifest of our reconstructions of the sample")
     p.add_argument("--check", type=json_arg, required=True,
-                   help="reconstruction.published_check (JSON or @file): model, dataset, source, released, split, ...")
+                   help="reconstruction.published_check (JSON or @file): model, dataset, source, published, split, ...")
     p.add_argument("--provenance", default=None, help="provenance JSON of our reconstructions")
     p.add_argument("--out-csv", required=True, help="per-image PSNR/SSIM, failures with their reason")
     p.add_argument("--out-json", required=True, help="summary")

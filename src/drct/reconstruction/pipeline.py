@@ -27,7 +27,8 @@ from PIL import Image
 
 from drct.failures import EnvironmentFailure, raise_if_environment
 from drct.reconstruction.preprocess import centre_crop_box, centre_crop_max_side, pad_bottom_right, round_up, to_rgb
-from drct.reconstruction.settings import ReconstructionSettings, resolve_device, resolve_dtype
+from drct.device import resolve_device
+from drct.reconstruction.settings import ReconstructionSettings, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def load_pipeline(settings: ReconstructionSettings):
     """
     from diffusers import AutoPipelineForInpainting, DDIMScheduler
 
-    device = resolve_device(settings)
+    device = resolve_device(settings.device)
     dtype = resolve_dtype(settings, device)
     try:
         pipe = AutoPipelineForInpainting.from_pretrained(

@@ -1,4 +1,4 @@
-"""Released-reconstruction check: our reconstructions beside the authors' released ones, image by image.
+"""Published-reconstruction check: our reconstructions beside the authors' published ones, image by image.
 
 DRCT-2M ships the authors' diffusion reconstructions of the real COCO images as generator subsets
 (``stable-diffusion-inpainting`` = SDv1-DR, ...), named by the COCO image's stem. Reconstructing a
@@ -7,10 +7,10 @@ most direct test that our reconstruction reproduces theirs. Two steps live here;
 between them is the pipeline's own (``drct reconstruct`` / ``reconstruct_manifest``), so the check
 measures exactly the code the DAG runs:
 
-* :func:`write_sample`: a seeded sample of source images whose stem also exists among the released
-  images, written as a small manifest (source rows plus their released rows).
+* :func:`write_sample`: a seeded sample of source images whose stem also exists among the published
+  images, written as a small manifest (source rows plus their published rows).
 * :func:`run_comparison`: per-image PSNR (uint8, data range 255) and SSIM (scikit-image) of ours vs
-  released, a summary JSON and a Markdown report. Every sampled image ends as one row: compared, or
+  published, a summary JSON and a Markdown report. Every sampled image ends as one row: compared, or
   failed with its reason (missing or unreadable file, size mismatch, failed reconstruction); none
   is dropped silently. A failure of the machine rather than of one image (out of memory, an I/O
   error of the disk, no space for the outputs) stops the job with ``drct.failures.EnvironmentFailure``
@@ -46,7 +46,7 @@ COMPARISON_COLUMNS = [
     "split",
     "source_path",
     "ours_path",
-    "released_path",
+    "published_path",
     "width",
     "height",
     "psnr",
@@ -85,9 +85,9 @@ def _stems(rows: pd.DataFrame) -> pd.Series:
 
 
 def select_sample(
-    manifest: pd.DataFrame, *, source: str, released: str, split: str, n: int, seed: int
+    manifest: pd.DataFrame, *, source: str, published: str, split: str, n: int, seed: int
 ) -> pd.DataFrame:
-    """The manifest rows of a seeded sample of stems present in both ``source`` and ``released``.
+    """The manifest rows of a seeded sample of stems present in both ``source`` and ``published``.
 
     A stem held by two files of one generator (``x.jpg`` and ``x.png``) has no single counterpart,
     so it is left out of the candidates with a warning. Raises ``ValueError`` when no stem is
@@ -95,7 +95,7 @@ def select_sample(
     """
     in_split = manifest[manifest["split"] == split]
     parts: dict[str, pd.DataFrame] = {}
-    for role, generator in (("source", source), ("released", released)):
+    for role, generator in (("source", source), ("published", published)):
         rows = in_split[in_split["generator"] == generator]
         if rows.empty:
             raise ValueError(f"no {role} images: generator {generator!r} has no rows in split {split!r}")
@@ -107,15 +107,15 @@ def select_sample(
                 role, generator, duplicated.nunique(), sorted(set(duplicated))[:3],
             )
         parts[role] = rows.assign(_stem=stems)[~stems.duplicated(keep=False)]
-    common = set(parts["source"]["_stem"]) & set(parts["released"]["_stem"])
+    common = set(parts["source"]["_stem"]) & set(parts["published"]["_stem"])
     logger.info(
         "split %s: %d %s images, %d %s images, %d stems in both",
-        split, len(parts["source"]), source, len(parts["released"]), released, len(common),
+        split, len(parts["source"]), source, len(parts["published"]), published, len(common),
     )
     if not common:
         raise ValueError(
-            f"no image stem of {source!r} is also a stem of {released!r} in split {split!r}: "
-            "nothing to compare (is `released` the reconstruction of `source`?)"
+            f"no image stem of {source!r} is also a stem of {published!r} in split {split!r}: "
+            "nothing to compare (is `published` the reconstruction of `source`?)"
         )
     chosen = set(sample_stems(common, n, seed))
     if len(chosen) < n:
@@ -125,32 +125,32 @@ def select_sample(
 
 
 def write_sample(
-    manifest_csv: Path, out_csv: Path, *, source: str, released: str, split: str, n: int, seed: int
+    manifest_csv: Path, out_csv: Path, *, source: str, published: str, split: str, n: int, seed: int
 ) -> pd.DataFrame:
     """Read a dataset manifest, select the sample and write it as a manifest (paths relative to it)."""
-    sample = select_sample(read_manifest(manifest_csv), source=source, released=released, split=split, n=n, seed=seed)
+    sample = select_sample(read_manifest(manifest_csv), source=source, published=published, split=split, n=n, seed=seed)
     write_manifest(sample, Path(out_csv))
     logger.info("%d %s images and their %s counterparts -> %s", (sample["generator"] == source).sum(), source,
-                released, out_csv)
+                published, out_csv)
     return sample
 
 
 # --- metrics --------------------------------------------------------------------------------------
 
 
-def psnr(ours: np.ndarray, released: np.ndarray) -> float:
+def psnr(ours: np.ndarray, published: np.ndarray) -> float:
     """PSNR in dB of two uint8 images of one shape, data range 255; ``inf`` when they are equal."""
-    if ours.shape != released.shape:
-        raise ValueError(f"shapes differ: {ours.shape} vs {released.shape}")
-    mse = float(np.mean((ours.astype(np.float64) - released.astype(np.float64)) ** 2))
+    if ours.shape != published.shape:
+        raise ValueError(f"shapes differ: {ours.shape} vs {published.shape}")
+    mse = float(np.mean((ours.astype(np.float64) - published.astype(np.float64)) ** 2))
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
-def ssim(ours: np.ndarray, released: np.ndarray) -> float:
+def ssim(ours: np.ndarray, published: np.ndarray) -> float:
     """Mean SSIM of two uint8 RGB images (scikit-image, 7x7 window, per channel, data range 255)."""
     from skimage.metrics import structural_similarity
 
-    return float(structural_similarity(ours, released, channel_axis=-1, data_range=255))
+    return float(structural_similarity(ours, published, channel_axis=-1, data_range=255))
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -173,22 +173,22 @@ def _read(role: str, path: Any) -> tuple[np.ndarray | None, str]:
         return None, f"{role}: unreadable: {type(exc).__name__}: {exc}"
 
 
-def compare_pair(ours_path: Any, released_path: Any) -> dict[str, Any]:
+def compare_pair(ours_path: Any, published_path: Any) -> dict[str, Any]:
     """PSNR/SSIM of one pair, or the reason it could not be compared (both sides' reasons, if both fail)."""
     ours, ours_error = _read("ours", ours_path)
-    released, released_error = _read("released", released_path)
-    reasons = [r for r in (ours_error, released_error) if r]
+    published, published_error = _read("published", published_path)
+    reasons = [r for r in (ours_error, published_error) if r]
     if reasons:
         return {"status": "failed", "reason": "; ".join(reasons)}
-    assert ours is not None and released is not None
-    if ours.shape != released.shape:
-        (oh, ow), (rh, rw) = ours.shape[:2], released.shape[:2]
-        return {"status": "failed", "reason": f"size mismatch: ours {ow}x{oh}, released {rw}x{rh}",
+    assert ours is not None and published is not None
+    if ours.shape != published.shape:
+        (oh, ow), (rh, rw) = ours.shape[:2], published.shape[:2]
+        return {"status": "failed", "reason": f"size mismatch: ours {ow}x{oh}, published {rw}x{rh}",
                 "width": ow, "height": oh}
     height, width = ours.shape[:2]
-    record: dict[str, Any] = {"width": width, "height": height, "psnr": psnr(ours, released)}
+    record: dict[str, Any] = {"width": width, "height": height, "psnr": psnr(ours, published)}
     try:
-        record["ssim"] = ssim(ours, released)
+        record["ssim"] = ssim(ours, published)
     except ValueError as exc:  # e.g. an image smaller than SSIM's 7x7 window
         return {**record, "status": "failed", "reason": f"ssim: {exc}"}
     return {**record, "status": "ok", "reason": ""}
@@ -197,16 +197,16 @@ def compare_pair(ours_path: Any, released_path: Any) -> dict[str, Any]:
 # --- the comparison -------------------------------------------------------------------------------
 
 
-def compare_sample(sample_csv: Path, ours_csv: Path, *, source: str, released: str) -> pd.DataFrame:
+def compare_sample(sample_csv: Path, ours_csv: Path, *, source: str, published: str) -> pd.DataFrame:
     """One row per sampled source image (``COMPARISON_COLUMNS``, absolute paths), in stem order.
 
     ``ours_csv`` is the reconstruction manifest of the sample (``drct reconstruct``): its rows are
-    matched to the sample's source images by the source file's stem, the released image by stem.
+    matched to the sample's source images by the source file's stem, the published image by stem.
     """
     sample = read_manifest(sample_csv)
     sources = sample[sample["generator"] == source]
-    released_by_stem = {Path(p).stem: a for p, a in zip(sample.loc[sample["generator"] == released, "path"],
-                                                         sample.loc[sample["generator"] == released, "abspath"])}
+    published_by_stem = {Path(p).stem: a for p, a in zip(sample.loc[sample["generator"] == published, "path"],
+                                                         sample.loc[sample["generator"] == published, "abspath"])}
     ours = read_manifest(ours_csv)
     ours_by_stem = {Path(a).stem: row for a, row in zip(ours["source_abspath"], ours.to_dict("records"))}
 
@@ -215,8 +215,8 @@ def compare_sample(sample_csv: Path, ours_csv: Path, *, source: str, released: s
         stem = Path(row["path"]).stem
         record: dict[str, Any] = {"stem": stem, "split": row["split"], "source_path": row["abspath"]}
         mine = ours_by_stem.get(stem)
-        theirs = released_by_stem.get(stem)
-        record["released_path"] = theirs
+        theirs = published_by_stem.get(stem)
+        record["published_path"] = theirs
         if mine is None:
             record.update(status="failed", reason="ours: not in the reconstruction manifest")
         elif mine["status"] != "ok":
@@ -224,7 +224,7 @@ def compare_sample(sample_csv: Path, ours_csv: Path, *, source: str, released: s
         else:
             record["ours_path"] = mine["abspath"]
             if theirs is None:
-                record.update(status="failed", reason="released: not in the sample manifest")
+                record.update(status="failed", reason="published: not in the sample manifest")
             else:
                 record.update(compare_pair(mine["abspath"], theirs))
         records.append(record)
@@ -307,7 +307,7 @@ def render_report(summary: Mapping[str, Any], frame: pd.DataFrame) -> str:
         f"Our reconstructions ({check.get('model')}: `{model.get('model', '?')}`, commit "
         f"`{model.get('commit') or '-'}`) of {summary['n_sampled']} `{check.get('source')}` images of "
         f"{check.get('dataset')} ({check.get('split')} split, sample seed {check.get('seed')}) against the "
-        f"authors' released reconstructions `{check.get('released')}`, image by image. "
+        f"authors' published reconstructions `{check.get('published')}`, image by image. "
         f"Device {summary.get('device')}, dtype {summary.get('dtype')}{gpu}."
     )
     counts = (
@@ -321,7 +321,7 @@ def render_report(summary: Mapping[str, Any], frame: pd.DataFrame) -> str:
         "attention kernel or fp16 rounding leaves a finite PSNR."
     )
     lines = [
-        f"# Released-reconstruction check: {check.get('model')} vs {check.get('released')}",
+        f"# Published-reconstruction check: {check.get('model')} vs {check.get('published')}",
         "",
         intro,
         "",
@@ -347,7 +347,7 @@ def render_report(summary: Mapping[str, Any], frame: pd.DataFrame) -> str:
 def _relative(frame: pd.DataFrame, base: Path) -> pd.DataFrame:
     out = frame.copy()
     base_dir = os.path.abspath(base)
-    for column in ("source_path", "ours_path", "released_path"):
+    for column in ("source_path", "ours_path", "published_path"):
         out[column] = [Path(os.path.relpath(p, base_dir)).as_posix() if isinstance(p, str) and p else ""
                        for p in out[column]]
     return out
@@ -365,10 +365,10 @@ def run_comparison(
 ) -> dict[str, Any]:
     """Compare, then write the per-image CSV (paths relative to it), the summary JSON and the report.
 
-    ``check`` is the config block (``model``, ``dataset``, ``source``, ``released``, ``split``,
+    ``check`` is the config block (``model``, ``dataset``, ``source``, ``published``, ``split``,
     ``sample``, ``seed``); ``provenance_json`` the reconstruction's provenance record.
     """
-    frame = compare_sample(Path(sample_csv), Path(ours_csv), source=check["source"], released=check["released"])
+    frame = compare_sample(Path(sample_csv), Path(ours_csv), source=check["source"], published=check["published"])
     provenance = json.loads(Path(provenance_json).read_text(encoding="utf-8")) if provenance_json else {}
     summary = summarise(frame, check, provenance)
     with writing(out_csv):

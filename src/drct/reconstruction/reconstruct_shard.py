@@ -42,9 +42,10 @@ from tqdm import tqdm
 
 from drct.data.manifest import read_manifest
 from drct.failures import raise_if_environment, writing
-from drct.io import atomic_write_bytes, leftover_temporaries, write_csv
+from drct.io import atomic_write_bytes, leftover_temporaries, write_csv, write_json
+from drct.provenance import environment
 from drct.reconstruction.pipeline import load_pipeline, model_provenance, padded_size, reconstruct_batch
-from drct.reconstruction.settings import ReconstructionSettings
+from drct.reconstruction.settings import ReconstructionSettings, runtime_info
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,28 @@ def sweep_leftover_temporaries(images_dir: Path, names: set[str]) -> int:
     return removed
 
 
+def model_record(settings: ReconstructionSettings) -> dict[str, Any]:
+    """The model's provenance (revision, files' hashes), or the reason it could not be resolved:
+    a finished shard is never thrown away because its provenance could not be read."""
+    try:
+        return model_provenance(settings)
+    except Exception as exc:  # noqa: BLE001 - recorded, not raised
+        logger.warning("could not resolve provenance of %s: %s", settings.model, exc)
+        return {"model": settings.model, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def shard_provenance(settings: ReconstructionSettings, **shard: Any) -> dict[str, Any]:
+    """What one shard's provenance JSON records: settings, model, where it ran (the same settings
+    give different pixels on different hardware), the shard and its counts, package versions."""
+    return {
+        "settings": settings.to_dict(),
+        "runtime": runtime_info(settings),
+        "model": model_record(settings),
+        **shard,
+        **environment(),
+    }
+
+
 def reconstruct_manifest(
     manifest_csv: Path,
     out_csv: Path,
@@ -206,13 +229,14 @@ def reconstruct_manifest(
     shard: int,
     num_shards: int,
     limit: int | None = None,
+    provenance_json: Path | None = None,
 ) -> pd.DataFrame:
     """Reconstruct this shard's selected inputs into ``images_dir/<stem>.png`` and write ``out_csv``.
 
     ``out_csv`` has one row per selected input (columns ``OUTPUT_COLUMNS``): ``status`` ``ok`` with
     the PNG's facts, or ``failed`` with the error and an empty ``path``. Paths are relative to
-    ``out_csv``'s directory. The returned DataFrame carries the model provenance in
-    ``df.attrs["dr_model_provenance"]``.
+    ``out_csv``'s directory. ``provenance_json`` (optional) records the settings, the model's
+    revision, where it ran and the package versions (:func:`shard_provenance`).
 
     Raises ``drct.failures.EnvironmentFailure`` (a ``DrctError``) when the machine fails rather
     than one image (see the module docstring); ``out_csv`` is then not written.
@@ -293,12 +317,12 @@ def reconstruct_manifest(
     df = df.astype({"label": "int64", "bytes": "Int64", "width": "Int64", "height": "Int64"})
     with writing(out_csv):
         write_csv(df, out_csv)
-    try:
-        df.attrs["dr_model_provenance"] = model_provenance(settings)
-    except Exception as exc:  # provenance must not throw away a finished job
-        logger.warning("could not resolve provenance of %s: %s", settings.model, exc)
-        df.attrs["dr_model_provenance"] = {"model": settings.model, "error": f"{type(exc).__name__}: {exc}"}
     n_failed = int((df["status"] == "failed").sum())
+    if provenance_json is not None:
+        record = shard_provenance(settings, source=generator, split=split, shard=shard, num_shards=num_shards,
+                                  images=len(df), failed=n_failed)
+        with writing(provenance_json):
+            write_json(provenance_json, record)
     logger.info(
         "%s shard %d/%d: %d ok, %d failed -> %s", output_name, shard, num_shards, len(df) - n_failed, n_failed, out_csv
     )

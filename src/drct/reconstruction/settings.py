@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from drct.device import resolve_device as device_named
+from drct.device import resolve_device
 
 if TYPE_CHECKING:
     import torch
@@ -118,11 +118,6 @@ class ReconstructionSettings:
         return 1.0 if self.skip_cfg else self.guidance_scale
 
 
-def resolve_device(settings: ReconstructionSettings) -> torch.device:
-    """The device of ``settings`` (``auto``: CUDA when available, else CPU; :func:`drct.device.resolve_device`)."""
-    return device_named(settings.device)
-
-
 def resolve_dtype(settings: ReconstructionSettings, device: torch.device) -> torch.dtype:
     """``auto`` -> float16 on CUDA (as the authors ran), float32 elsewhere (CPU half is slow and lossy)."""
     import torch
@@ -140,7 +135,7 @@ def runtime_info(settings: ReconstructionSettings) -> dict[str, str | None]:
     """
     import torch
 
-    device = resolve_device(settings)
+    device = resolve_device(settings.device)
     return {
         "device": str(device),
         "dtype": str(resolve_dtype(settings, device)).removeprefix("torch."),

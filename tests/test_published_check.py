@@ -1,6 +1,6 @@
-"""Released-reconstruction check: sampling, PSNR/SSIM, failures, and the three `drct` commands end to end.
+"""Published-reconstruction check: sampling, PSNR/SSIM, failures, and the three `drct` commands end to end.
 
-The "released" images are made here the way the authors' script made DRCT-2M's DR subsets: a plain
+The "published" images are made here the way the authors' script made DRCT-2M's DR subsets: a plain
 ``StableDiffusionInpaintPipeline.from_pretrained`` call per image, the global RNG reseeded with 2023
 before each, no generator, all-zero mask at the unpadded size, empty prompt, guidance 7.5, zero
 padding to a multiple of 8 and the output cropped back. Everything runs on the tiny random-weight
@@ -26,16 +26,16 @@ from drct.reconstruction.build_demo_model import build_demo_pipeline
 from drct.reconstruction.published_check import compare_pair, psnr, sample_stems, select_sample, ssim
 
 STEPS = 2
-SOURCE, RELEASED = "real", "stable-diffusion-inpainting"
-# COCO-like ids; what each one's released image is
+SOURCE, PUBLISHED = "real", "stable-diffusion-inpainting"
+# COCO-like ids; what each one's published image is
 EXACT = ["000000000139", "000000000285"]
-JPEG50 = "000000000632"  # the released image re-encoded as JPEG q50: lower PSNR for this image only
+JPEG50 = "000000000632"  # the published image re-encoded as JPEG q50: lower PSNR for this image only
 SMALLER = "000000000724"  # one pixel column short: size mismatch
 CORRUPT = "000000000776"  # not an image
 MISSING = "000000000785"  # listed, then deleted
 OURS_FAIL = "000000000802"  # the real image itself is unreadable: our reconstruction fails
-REAL_ONLY = "000000000872"  # no released counterpart: never sampled
-RELEASED_ONLY = "000000000885"  # no real image: never sampled
+REAL_ONLY = "000000000872"  # no published counterpart: never sampled
+PUBLISHED_ONLY = "000000000885"  # no real image: never sampled
 SAMPLED = sorted([*EXACT, JPEG50, SMALLER, CORRUPT, MISSING, OURS_FAIL])
 
 
@@ -77,15 +77,15 @@ def demo_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def dataset(demo_dir, tmp_path_factory) -> Path:
-    """A DRCT-2M-like dataset folder: COCO-like JPEGs and the "released" DR PNGs; returns its valid manifest."""
+    """A DRCT-2M-like dataset folder: COCO-like JPEGs and the "published" DR PNGs; returns its valid manifest."""
     from diffusers import StableDiffusionInpaintPipeline
 
     pipe = StableDiffusionInpaintPipeline.from_pretrained(str(demo_dir), safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
     root = tmp_path_factory.mktemp("drct2m")
-    real_dir, released_dir = root / "images" / SOURCE / "test", root / "images" / RELEASED / "test"
+    real_dir, published_dir = root / "images" / SOURCE / "test", root / "images" / PUBLISHED / "test"
     real_dir.mkdir(parents=True)
-    released_dir.mkdir(parents=True)
+    published_dir.mkdir(parents=True)
     rows = []
     for i, stem in enumerate([*EXACT, JPEG50, SMALLER, CORRUPT, MISSING, REAL_ONLY]):
         image = random_image(20 + 3 * i, 16 + 2 * i, seed=i)
@@ -94,30 +94,30 @@ def dataset(demo_dir, tmp_path_factory) -> Path:
         if stem == REAL_ONLY:
             continue
         with Image.open(real_dir / f"{stem}.jpg") as stored:  # what the pipeline reads: the decoded JPEG
-            released = authors_reconstruction(pipe, stored.convert("RGB"))
-        target = released_dir / f"{stem}.png"
+            published = authors_reconstruction(pipe, stored.convert("RGB"))
+        target = published_dir / f"{stem}.png"
         if stem == JPEG50:
             buffer = io.BytesIO()
-            released.save(buffer, format="JPEG", quality=50)
-            released = Image.open(buffer).convert("RGB")
+            published.save(buffer, format="JPEG", quality=50)
+            published = Image.open(buffer).convert("RGB")
         if stem == SMALLER:
-            released = released.crop((0, 0, released.width - 1, released.height))
+            published = published.crop((0, 0, published.width - 1, published.height))
         if stem == CORRUPT:
             target.write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
         else:
-            released.save(target)
-        rows.append({"generator": RELEASED, "split": "test", "label": 1, "path": f"images/{RELEASED}/test/{stem}.png"})
+            published.save(target)
+        rows.append({"generator": PUBLISHED, "split": "test", "label": 1, "path": f"images/{PUBLISHED}/test/{stem}.png"})
     (real_dir / f"{OURS_FAIL}.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
-    random_image(24, 16, seed=99).save(released_dir / f"{OURS_FAIL}.png")
-    random_image(24, 16, seed=98).save(released_dir / f"{RELEASED_ONLY}.png")
+    random_image(24, 16, seed=99).save(published_dir / f"{OURS_FAIL}.png")
+    random_image(24, 16, seed=98).save(published_dir / f"{PUBLISHED_ONLY}.png")
     rows += [
         {"generator": SOURCE, "split": "test", "label": 0, "path": f"images/{SOURCE}/test/{OURS_FAIL}.jpg"},
-        {"generator": RELEASED, "split": "test", "label": 1, "path": f"images/{RELEASED}/test/{OURS_FAIL}.png"},
-        {"generator": RELEASED, "split": "test", "label": 1, "path": f"images/{RELEASED}/test/{RELEASED_ONLY}.png"},
+        {"generator": PUBLISHED, "split": "test", "label": 1, "path": f"images/{PUBLISHED}/test/{OURS_FAIL}.png"},
+        {"generator": PUBLISHED, "split": "test", "label": 1, "path": f"images/{PUBLISHED}/test/{PUBLISHED_ONLY}.png"},
     ]
     manifest = root / "manifest.valid.csv"
     write_manifest(build_manifest(rows, "drct2m", root), manifest)
-    (released_dir / f"{MISSING}.png").unlink()  # gone after the manifest was written
+    (published_dir / f"{MISSING}.png").unlink()  # gone after the manifest was written
     return manifest
 
 
@@ -125,13 +125,13 @@ def dataset(demo_dir, tmp_path_factory) -> Path:
 def check_run(dataset, demo_dir, tmp_path_factory) -> Path:
     """The three commands the rules run, in order; returns the check's folder."""
     out = tmp_path_factory.mktemp("released_check")
-    check = {"model": "demo", "dataset": "drct2m", "source": SOURCE, "released": RELEASED, "split": "test",
+    check = {"model": "demo", "dataset": "drct2m", "source": SOURCE, "published": PUBLISHED, "split": "test",
              "sample": 100, "seed": 0}
     settings = {"model": str(demo_dir), "steps": STEPS, "device": "cpu"}
-    main(["published-check-sample", "--manifest", str(dataset), "--source", SOURCE, "--published", RELEASED,
+    main(["published-check-sample", "--manifest", str(dataset), "--source", SOURCE, "--published", PUBLISHED,
           "--split", "test", "-n", "100", "--seed", "0", "--out", str(out / "sample.csv")])
     main(["reconstruct-shard", "--manifest", str(out / "sample.csv"), "--settings", json.dumps(settings),
-          "--source", SOURCE, "--split", "test", "--output-name", "demo-released-check",
+          "--source", SOURCE, "--split", "test", "--output-name", "demo-published-check",
           "--images-dir", str(out / "ours" / "images"), "--threads", "2", "--out", str(out / "ours" / "manifest.csv"),
           "--provenance", str(out / "ours" / "provenance.json")])
     main(["published-check-compare", "--sample", str(out / "sample.csv"), "--ours", str(out / "ours" / "manifest.csv"),
@@ -151,7 +151,7 @@ def read_comparison(folder: Path, **kwargs) -> pd.DataFrame:
 def test_sample_holds_only_stems_with_both_images(check_run) -> None:
     sample = pd.read_csv(check_run / "sample.csv")
     stems = {gen: sorted(Path(p).stem for p in rows["path"]) for gen, rows in sample.groupby("generator")}
-    assert stems == {SOURCE: SAMPLED, RELEASED: SAMPLED}
+    assert stems == {SOURCE: SAMPLED, PUBLISHED: SAMPLED}
 
 
 def test_our_reconstruction_equals_the_authors_call(check_run) -> None:
@@ -162,7 +162,7 @@ def test_our_reconstruction_equals_the_authors_call(check_run) -> None:
         assert frame.loc[stem, "psnr"] >= 40  # equal up to float noise (inf when bit-identical)
         assert frame.loc[stem, "ssim"] >= 0.999
         assert (check_run / frame.loc[stem, "ours_path"]).is_file()  # paths relative to the CSV
-        assert (check_run / frame.loc[stem, "released_path"]).is_file()
+        assert (check_run / frame.loc[stem, "published_path"]).is_file()
 
 
 def test_a_perturbed_released_image_scores_lower_for_that_image_only(check_run) -> None:
@@ -176,8 +176,8 @@ def test_failures_are_rows_with_their_reason(check_run) -> None:
     frame = read_comparison(check_run, keep_default_na=False).set_index("stem")
     expected = {
         SMALLER: "size mismatch: ours",
-        CORRUPT: "released: unreadable",
-        MISSING: "released: missing file",
+        CORRUPT: "published: unreadable",
+        MISSING: "published: missing file",
         OURS_FAIL: "ours: unreadable image",
     }
     for stem, reason in expected.items():
@@ -202,7 +202,7 @@ def test_summary_and_report(check_run, demo_dir) -> None:
     assert (summary["device"], summary["dtype"], summary["gpu"]) == ("cpu", "float32", None)
     assert summary["model"]["source"] == "local" and summary["model"]["model"] == str(demo_dir)
     assert summary["settings"]["steps"] == STEPS
-    assert summary["check"]["released"] == RELEASED
+    assert summary["check"]["published"] == PUBLISHED
     report = (check_run / "report.md").read_text()
     assert "## Not compared" in report and CORRUPT in report and JPEG50 in report
 
@@ -233,13 +233,13 @@ def test_compare_pair_size_and_small_images(tmp_path) -> None:
     random_image(16, 11, seed=1).save(tmp_path / "b.png")
     random_image(5, 5, seed=1).save(tmp_path / "tiny.png")
     result = compare_pair(str(tmp_path / "a.png"), str(tmp_path / "b.png"))
-    assert result["status"] == "failed" and result["reason"] == "size mismatch: ours 16x12, released 16x11"
+    assert result["status"] == "failed" and result["reason"] == "size mismatch: ours 16x12, published 16x11"
     same = compare_pair(str(tmp_path / "a.png"), str(tmp_path / "a.png"))
     assert (same["status"], same["psnr"], same["ssim"]) == ("ok", math.inf, pytest.approx(1.0))
     tiny = compare_pair(str(tmp_path / "tiny.png"), str(tmp_path / "tiny.png"))
     assert tiny["status"] == "failed" and tiny["reason"].startswith("ssim:")
     both = compare_pair("", str(tmp_path / "nope.png"))
-    assert both["reason"].startswith("ours: no file; released: missing file")
+    assert both["reason"].startswith("ours: no file; published: missing file")
 
 
 # --- sampling -------------------------------------------------------------------------------------
@@ -264,14 +264,14 @@ def test_select_sample_takes_only_common_unambiguous_stems() -> None:
         row("dr", "d/a.png"), row("dr", "d/b.png"), row("dr", "d/dup.png"), row("dr", "d/e.png"), row("dr", "d/x.png"),
         row("other", "o/z.png"),
     ])
-    sample = select_sample(manifest, source="real", released="dr", split="test", n=10, seed=0)
+    sample = select_sample(manifest, source="real", published="dr", split="test", n=10, seed=0)
     assert sorted(sample["path"]) == ["d/a.png", "d/b.png", "r/a.jpg", "r/b.jpg"]
-    one = select_sample(manifest, source="real", released="dr", split="test", n=1, seed=0)
+    one = select_sample(manifest, source="real", published="dr", split="test", n=1, seed=0)
     assert len(one) == 2 and one["path"].map(lambda p: Path(p).stem).nunique() == 1
     with pytest.raises(ValueError, match="nothing to compare"):
-        select_sample(manifest, source="real", released="other", split="test", n=5, seed=0)
-    with pytest.raises(ValueError, match="no released images"):
-        select_sample(manifest, source="real", released="dr", split="train", n=5, seed=0)
+        select_sample(manifest, source="real", published="other", split="test", n=5, seed=0)
+    with pytest.raises(ValueError, match="no published images"):
+        select_sample(manifest, source="real", published="dr", split="train", n=5, seed=0)
 
 
 def test_comparison_code_imports_no_torch() -> None:
