@@ -11,7 +11,7 @@ import torch
 from test_training_dataset import DRCT_FOLDERS, write_manifest
 
 from drct.cli import main
-from drct.evaluation.score import predict
+from drct.evaluation.score import score
 from drct.predict import collect_images, predict_paths
 from drct.training.checkpoint import save_checkpoint
 from drct.training.model import build_model
@@ -38,7 +38,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_scores_equal_the_evaluation_step(setup: tuple[Path, Path], tmp_path: Path) -> None:
     """Same model, preprocessing (pad 40 px to 48, centre crop) and softmax as `drct evaluate`."""
     manifest, checkpoint = setup
-    evaluated = predict(checkpoint, manifest, tmp_path / "eval.csv", split="test", batch_size=2)
+    evaluated = score(checkpoint, manifest, tmp_path / "eval.csv", split="test", batch_size=2)
     files = [manifest.parent / p for p in evaluated["path"]]
     frame = predict_paths(checkpoint, files, tmp_path / "mine.csv", batch_size=3, progress=False)
     assert list(frame["path"]) == [str(f) for f in files]
