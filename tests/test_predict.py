@@ -156,3 +156,39 @@ def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_pa
     # the single-perturbation path of score() gives the same scores
     single = score(checkpoint, manifest, tmp_path / "s.csv", device="cpu", perturbation=perturbations[1])
     np.testing.assert_allclose(single["score"], out.loc[out["perturbation"] == "scale-0.5", "score"], atol=1e-6)
+
+
+def test_a_machine_failure_during_evaluation_is_not_an_image_error(tmp_path, checkpoint, monkeypatch):
+    import errno
+
+    from drct.failures import EnvironmentFailure
+
+    root = tmp_path / "data"
+    _image(root / "imgs/a.png", 64, 64, seed=1)
+    _image(root / "imgs/b.png", 64, 64, seed=2)
+    manifest = _manifest(root, [
+        {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": f"imgs/{n}", "status": "ok"}
+        for n in ("a.png", "b.png")
+    ])
+    real_open = Image.open
+
+    def fake_open(fp, *args, **kwargs):
+        if Path(str(fp)).name == "b.png":
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", fake_open)
+    with pytest.raises(EnvironmentFailure, match="b.png.*input/output error"):
+        score(checkpoint, manifest, tmp_path / "p.csv", device="cpu")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_all_unreadable_images_are_named_at_once(tmp_path, checkpoint):
+    root = tmp_path / "data"
+    _image(root / "imgs/ok.png", 64, 64, seed=1)
+    rows = [{"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "imgs/ok.png", "status": "ok"}]
+    for name in ("x.png", "y.png"):
+        (root / "imgs" / name).write_bytes(b"nope")
+        rows.append({"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": f"imgs/{name}", "status": "ok"})
+    with pytest.raises(ImageReadError, match=r"2 image\(s\)(.|\n)*x.png(.|\n)*y.png"):
+        score(checkpoint, _manifest(root, rows), tmp_path / "p.csv", device="cpu")
