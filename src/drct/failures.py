@@ -76,8 +76,9 @@ def raise_if_environment(exc: BaseException, path: str | os.PathLike[str], actio
     if cause is None:
         return
     what, todo = cause
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     raise EnvironmentFailure(
-        f"{action} {os.fspath(path)}: {what} ({type(exc).__name__}: {exc}); {todo} "
+        f"{action} {os.fspath(path)}: {what} ({detail}); {todo} "
         "(finished outputs are kept; the rerun resumes)"
     ) from exc
 
