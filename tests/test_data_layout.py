@@ -33,19 +33,21 @@ def test_drct2m_layout(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         rows = normalise(root, "drct2m", out, generators={"sd14": "sd14", "sd15": "sd15"},
                          real_folder="real")
-    assert len(rows) == 13
+    assert len(rows) == 14
     by_path = {Path(r["path"]).relative_to(out).as_posix(): r for r in rows}
     assert by_path["sd14/train/000000000009.JPG"] == {
         "generator": "sd14", "split": "train", "label": 1,
-        "path": str(out / "sd14/train/000000000009.JPG")}
+        "path": str(out / "sd14/train/000000000009.JPG"), "image": True}
     assert by_path["real/test/000000001.png"]["label"] == 0
     assert {(r["generator"], r["split"], r["label"]) for r in rows} == {
         (g, s, 0 if g == "real" else 1) for g in ("real", "sd14", "sd15") for s in ("train", "test")}
-    # moved, not copied; the non-image stays behind, is logged and gets no row
+    # moved, not copied; the non-image is moved too and listed (image False) for validation to
+    # quarantine, and logged; hidden files and __MACOSX stay behind without a row
     assert not (root / "sd14" / "train2017" / "000000000.png").exists()
-    assert (root / "sd14" / "train2017" / "notes.txt").exists()
-    assert "notes.txt" in caplog.text and "1 non-image" in caplog.text
-    assert not any("notes" in p or "DS_Store" in p or "MACOSX" in p for p in by_path)
+    assert by_path["sd14/train/notes.txt"]["image"] is False
+    assert [p for p, r in by_path.items() if not r["image"]] == ["sd14/train/notes.txt"]
+    assert "notes.txt" in caplog.text and "1 files are not of an image type" in caplog.text
+    assert not any("DS_Store" in p or "MACOSX" in p for p in by_path)
     assert rows == sorted(rows, key=lambda r: r["path"])
 
 
@@ -110,7 +112,8 @@ def test_genimage_layout(tmp_path):
     _genimage_tree(root, subsets)
     _touch(root / "BigGAN" / "imagenet_ai_0419_biggan" / "val" / "ai" / "readme.md")
     rows = normalise(root, "genimage", out, generators=subsets, real_folder=None)
-    assert len(rows) == 16
+    assert len(rows) == 17 and [r["path"] for r in rows if not r["image"]] == [
+        str(out / "BigGAN/test/ai/readme.md")]
     rel = {Path(r["path"]).relative_to(out).as_posix(): r for r in rows}
     r = rel["SDv1.4/test/nature/nature_val_0.PNG"]
     assert (r["generator"], r["split"], r["label"]) == ("SDv1.4", "test", 0)

@@ -69,12 +69,14 @@ def test_prepare_drct2m(demo_archive, tmp_path):
     assert manifest == out / "manifest.csv"
     assert sorted(p.name for p in out.iterdir()) == ["counts.csv", "images", "manifest.csv"]  # no staging
     df = read_manifest(manifest)
-    assert len(df) == 15 and set(df["dataset"]) == {"demo-drct2m"}
+    assert len(df) == 16 and set(df["dataset"]) == {"demo-drct2m"}  # 15 images + license.txt
     assert df["path"].str.startswith("images/").all()
     assert all(Path(p).is_file() for p in df["abspath"])
     assert set(df.loc[df["generator"] == "real", "label"]) == {0}
     assert set(df.loc[df["generator"] != "real", "label"]) == {1}
-    assert not df["path"].str.endswith(".txt").any()
+    # the non-image is listed (for validation to quarantine as unsupported_type), not counted
+    assert df.loc[df["path"].str.endswith(".txt"), "format"].isna().all()
+    assert df["path"].str.endswith(".txt").sum() == 1
 
     # complete result: a rerun does nothing (not even reading the archive)
     stamp = manifest.stat().st_mtime_ns
@@ -132,7 +134,7 @@ def test_interrupted_prepare_is_redone_cleanly(demo_archive, tmp_path, monkeypat
     manifest = prepare_dataset([demo_archive], "d", out_dir=out, expected_counts=COUNTS, **DRCT2M)
     assert sorted(p.name for p in out.iterdir()) == ["counts.csv", "images", "manifest.csv"]
     assert not (out / "images" / "stale").exists()
-    assert len(read_manifest(manifest)) == 15
+    assert len(read_manifest(manifest)) == 16  # 15 images + license.txt (listed for quarantine)
 
 
 def test_several_archives_fakes_plus_coco(tmp_path):

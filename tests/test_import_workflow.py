@@ -23,8 +23,8 @@ import torch
 import yaml
 from test_import_released import AuthorsClip, AuthorsTimm
 
-from drct.training.augment import build_eval_transform
-from drct.training.dataset import load_rgb
+from drct.images import load_rgb
+from drct.model_input import build_eval_transform
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -1,4 +1,4 @@
-"""predict(): a real checkpoint (tiny timm backbone, random weights) scored over a small manifest.
+"""score(): a real checkpoint (tiny timm backbone, random weights) scored over a small manifest.
 
 The expected scores are computed independently: zero-pad / centre-crop / normalise by hand in
 numpy, then softmax of the loaded model's logits.
@@ -15,13 +15,13 @@ import torch
 from PIL import Image
 
 from drct.data.manifest import MANIFEST_COLUMNS
-from drct.evaluation.score import PREDICTION_COLUMNS, predict
+from drct.evaluation.score import PREDICTION_COLUMNS, score
 from drct.training.checkpoint import load_model, save_checkpoint
-from drct.training.dataset import ImageReadError
+from drct.images import ImageReadError
 from drct.training.model import build_model
 from drct.training.settings import TrainSettings
 
-IMAGE_SIZE = 64  # read from the sidecar by predict(); not the 224 default, to prove it is used
+IMAGE_SIZE = 64  # read from the sidecar by score(); not the 224 default, to prove it is used
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])
 
@@ -85,7 +85,7 @@ def test_predict_scores_filters_and_writes(tmp_path, checkpoint):
     manifest = _manifest(root, rows)
 
     out_csv = tmp_path / "eval" / "predictions.csv"
-    out = predict(checkpoint, manifest, out_csv, generators=["A", "real"], batch_size=2, device="cpu")
+    out = score(checkpoint, manifest, out_csv, generators=["A", "real"], batch_size=2, device="cpu")
 
     assert list(out.columns) == list(PREDICTION_COLUMNS)
     assert out["path"].tolist() == ["imgs/real_test_0.png", "imgs/A_test_1.png", "imgs/A_test_2.png"]
@@ -112,7 +112,7 @@ def test_unreadable_image_raises_with_its_path(tmp_path, checkpoint):
         {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "imgs/broken.png", "status": "ok"},
     ])
     with pytest.raises(ImageReadError, match="broken.png"):
-        predict(checkpoint, manifest, tmp_path / "p.csv", device="cpu")
+        score(checkpoint, manifest, tmp_path / "p.csv", device="cpu")
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -123,7 +123,7 @@ def test_missing_generator_raises(tmp_path, checkpoint):
         {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "imgs/ok.png", "status": "ok"},
     ])
     with pytest.raises(ValueError, match="'real'"):
-        predict(checkpoint, manifest, tmp_path / "p.csv", generators=["A", "real"], device="cpu")
+        score(checkpoint, manifest, tmp_path / "p.csv", generators=["A", "real"], device="cpu")
 
 
 def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_path, checkpoint):
@@ -138,7 +138,7 @@ def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_pa
         rows.append({"dataset": "d", "generator": gen, "split": "test", "label": label, "path": rel, "status": "ok"})
     manifest = _manifest(root, rows)
 
-    clean = predict(checkpoint, manifest, tmp_path / "clean.csv", device="cpu")
+    clean = score(checkpoint, manifest, tmp_path / "clean.csv", device="cpu")
     perturbations = [Perturbation("png"), Perturbation("scale", 0.5), Perturbation("jpeg", 60)]
     out = predict_perturbed(checkpoint, manifest, tmp_path / "p.csv", perturbations, batch_size=1, device="cpu")
     assert list(out.columns) == list(PERTURBED_COLUMNS)
@@ -153,6 +153,42 @@ def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_pa
         with torch.inference_mode():
             expected = torch.softmax(model(batch)[1], dim=1)[:, 1].numpy()
         np.testing.assert_allclose(out.loc[out["perturbation"] == name, "score"], expected, rtol=0, atol=1e-5)
-    # the single-perturbation path of predict() gives the same scores
-    single = predict(checkpoint, manifest, tmp_path / "s.csv", device="cpu", perturbation=perturbations[1])
+    # the single-perturbation path of score() gives the same scores
+    single = score(checkpoint, manifest, tmp_path / "s.csv", device="cpu", perturbation=perturbations[1])
     np.testing.assert_allclose(single["score"], out.loc[out["perturbation"] == "scale-0.5", "score"], atol=1e-6)
+
+
+def test_a_machine_failure_during_evaluation_is_not_an_image_error(tmp_path, checkpoint, monkeypatch):
+    import errno
+
+    from drct.failures import EnvironmentFailure
+
+    root = tmp_path / "data"
+    _image(root / "imgs/a.png", 64, 64, seed=1)
+    _image(root / "imgs/b.png", 64, 64, seed=2)
+    manifest = _manifest(root, [
+        {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": f"imgs/{n}", "status": "ok"}
+        for n in ("a.png", "b.png")
+    ])
+    real_open = Image.open
+
+    def fake_open(fp, *args, **kwargs):
+        if Path(str(fp)).name == "b.png":
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", fake_open)
+    with pytest.raises(EnvironmentFailure, match="b.png.*input/output error"):
+        score(checkpoint, manifest, tmp_path / "p.csv", device="cpu")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_all_unreadable_images_are_named_at_once(tmp_path, checkpoint):
+    root = tmp_path / "data"
+    _image(root / "imgs/ok.png", 64, 64, seed=1)
+    rows = [{"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "imgs/ok.png", "status": "ok"}]
+    for name in ("x.png", "y.png"):
+        (root / "imgs" / name).write_bytes(b"nope")
+        rows.append({"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": f"imgs/{name}", "status": "ok"})
+    with pytest.raises(ImageReadError, match=r"2 image\(s\)(.|\n)*x.png(.|\n)*y.png"):
+        score(checkpoint, _manifest(root, rows), tmp_path / "p.csv", device="cpu")

@@ -11,7 +11,7 @@ import torch
 from test_training_dataset import DRCT_FOLDERS, write_manifest
 
 from drct.cli import main
-from drct.evaluation.score import predict
+from drct.evaluation.score import score
 from drct.predict import collect_images, predict_paths
 from drct.training.checkpoint import save_checkpoint
 from drct.training.model import build_model
@@ -38,7 +38,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_scores_equal_the_evaluation_step(setup: tuple[Path, Path], tmp_path: Path) -> None:
     """Same model, preprocessing (pad 40 px to 48, centre crop) and softmax as `drct evaluate`."""
     manifest, checkpoint = setup
-    evaluated = predict(checkpoint, manifest, tmp_path / "eval.csv", split="test", batch_size=2)
+    evaluated = score(checkpoint, manifest, tmp_path / "eval.csv", split="test", batch_size=2)
     files = [manifest.parent / p for p in evaluated["path"]]
     frame = predict_paths(checkpoint, files, tmp_path / "mine.csv", batch_size=3, progress=False)
     assert list(frame["path"]) == [str(f) for f in files]
@@ -76,3 +76,48 @@ def test_bad_inputs_are_named(setup: tuple[Path, Path], tmp_path: Path) -> None:
         main(["predict", str(broken), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x.csv"), "--no-progress"])
     with pytest.raises(ValueError, match=".csv or .json"):
         main(["predict", str(broken), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x.txt"), "--no-progress"])
+
+
+def test_a_machine_failure_stops_predict_instead_of_an_unreadable_row(
+    setup: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a fault of one image becomes an ``unreadable`` row; out of memory or an I/O error stops the job."""
+    from PIL import Image
+
+    from drct.failures import EnvironmentFailure
+
+    manifest, checkpoint = setup
+    folder = manifest.parent / "images" / "demo" / "sdv14" / "test"
+    victim = sorted(folder.rglob("*.png"))[1].name
+    real_open = Image.open
+
+    def fake_open(fp, *args, **kwargs):
+        if Path(str(fp)).name == victim:
+            raise MemoryError()
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", fake_open)
+    with pytest.raises(EnvironmentFailure, match=victim):
+        predict_paths(checkpoint, [folder], tmp_path / "out.csv", batch_size=2, progress=False)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_an_authors_pth_or_a_missing_checkpoint_is_named(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    """Used to be ``SafetensorError: header too large`` (or a bare FileNotFoundError), no file name."""
+    from drct.errors import DrctError
+    from drct.training.checkpoint import CheckpointError
+
+    manifest, checkpoint = setup
+    image = next((manifest.parent / "images").rglob("*.png"))
+    authors = tmp_path / "sdv14_ConvB_13_acc0.9664.pth"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, authors)
+    authors.with_suffix(".json").write_text(checkpoint.with_suffix(".json").read_text())  # even with a sidecar
+    for bad, expected in [(authors, "is not one of our checkpoints"), (tmp_path / "nowhere.safetensors", "no such checkpoint")]:
+        with pytest.raises(CheckpointError, match=expected) as caught:
+            predict_paths(bad, [image], tmp_path / "o.csv", progress=False)
+        assert isinstance(caught.value, DrctError) and str(bad) in str(caught.value)
+    with pytest.raises(CheckpointError, match=r"import-released"):
+        score(authors, manifest, tmp_path / "eval.csv", split="test")
+    authors.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match="not one of our checkpoints.*import-released"):
+        score(authors, manifest, tmp_path / "eval.csv", split="test")

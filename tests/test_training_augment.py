@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from drct.training.augment import IMAGENET_MEAN, IMAGENET_STD, build_eval_transform, build_train_transform
+from drct.model_input import IMAGENET_MEAN, IMAGENET_STD, build_eval_transform
+from drct.training.augment import build_train_transform
 
 
 def _names(transforms) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from drct.training.dataset import ImageDataset, ImageReadError, Sample, build_datasets, load_rgb, select_samples
+from drct.images import ImageReadError, load_rgb
+from drct.training.dataset import ImageDataset, Sample, build_datasets, select_samples
 from drct.training.settings import TrainSettings
 
 COLUMNS = ["dataset", "generator", "split", "label", "path", "bytes", "width", "height", "format", "sha256", "status"]

@@ -153,3 +153,16 @@ def test_timm_demo_trains_one_step(tmp_path: Path) -> None:
     assert summary["weights"] == "full" and len(summary["history"]) == 1
     model, _ = load_model(tmp_path / "run" / "best.safetensors")
     assert model.feature_dim == 320
+
+
+def test_identical_trainings_write_byte_identical_checkpoints(trained: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    """DVC compares file hashes: the safetensors header used to list its metadata in a random order."""
+    import hashlib
+
+    manifest, _, _ = trained
+    digests = []
+    for name in ("one", "two"):
+        train(manifest, tmp_path / name, SETTINGS.replace(epochs=1))
+        digests.append({f: hashlib.sha256((tmp_path / name / f).read_bytes()).hexdigest()
+                        for f in ("best.safetensors", "last.safetensors")})
+    assert digests[0] == digests[1]

@@ -9,12 +9,14 @@ CSV or JSON file (by the suffix of ``--out``), one row per image in input order:
 ``status = unreadable``, an empty score and the decoder's message: they are listed, never scored
 and never silently dropped.
 
-Preprocessing is evaluation's, through the same functions: the model and its input size from the
-checkpoint and sidecar (:func:`drct.training.checkpoint.load_model`), decoding with
-:func:`drct.training.dataset.load_rgb` (EXIF orientation, RGB), and the evaluation transform
-(zero-pad to the input size, centre crop, ImageNet normalisation, no resize). So a file scored here
-gets the score ``drct evaluate`` gives it. Any checkpoint of ours works, including a released one
-converted by ``drct import-released``.
+Scoring is evaluation's own loop (:func:`drct.evaluation.score.score_images`): the model and its
+input size from the checkpoint and sidecar, the one decoder (:func:`drct.images.load_rgb`: EXIF
+orientation, RGB, 16-bit greyscale scaled), the evaluation transform (zero-pad to the input size,
+centre crop, ImageNet normalisation, no resize). So a file scored here gets the score
+``drct evaluate`` gives it. Any checkpoint of ours works, including a released one converted by
+``drct import-released``. Folders are searched for :data:`drct.images.IMAGE_SUFFIXES`, the types
+dataset preparation accepts. A failure of the machine (no space, I/O error, out of memory) stops
+the command; it is never written as an ``unreadable`` row.
 """
 
 from __future__ import annotations
@@ -22,26 +24,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from drct.evaluation.metrics import predict_fake
-from drct.evaluation.score import resolve_device
+from drct.evaluation.score import load_scorer, score_images
+from drct.images import is_image_name, suffix_list
 from drct.io import atomic_write_text, write_csv
-from drct.training.augment import build_eval_transform
-from drct.training.checkpoint import load_model
-from drct.training.dataset import ImageReadError, load_rgb
-from drct.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
-#: suffixes a folder is searched for (explicitly named files are tried whatever their suffix)
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif"})
 OUTPUT_COLUMNS = ("path", "score", "prediction", "status", "error")
 
 
@@ -53,9 +46,9 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            images = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            images = sorted(p for p in item.rglob("*") if p.is_file() and is_image_name(p.name))
             if not images:
-                log.warning("%s: no image files (%s)", item, ", ".join(sorted(IMAGE_SUFFIXES)))
+                log.warning("%s: no image files (%s)", item, suffix_list())
             found.extend(images)
         elif item.is_file():
             found.append(item)
@@ -64,36 +57,7 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-@dataclass(frozen=True)
-class _Item:
-    index: int
-    image: torch.Tensor | None
-    error: str | None
-
-
-class _TolerantImages(Dataset):
-    """Evaluation-transformed images; an unreadable one becomes an item carrying its error."""
-
-    def __init__(self, paths: Sequence[Path], transform) -> None:
-        self.paths, self.transform = list(paths), transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> _Item:
-        try:
-            return _Item(index, self.transform(image=load_rgb(self.paths[index]))["image"], None)
-        except ImageReadError as error:
-            return _Item(index, None, str(error))
-
-
-def _collate(items: list[_Item]) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
-    good = [i for i in items if i.image is not None]
-    images = torch.stack([i.image for i in good]) if good else None
-    return [i.index for i in good], images, [(i.index, i.error) for i in items if i.image is None]
-
-
-def score_images(
+def predict_images(
     checkpoint: Path,
     paths: Sequence[Path],
     *,
@@ -104,34 +68,17 @@ def score_images(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Score ``paths`` with ``checkpoint``; one row per path (columns :data:`OUTPUT_COLUMNS`), input order."""
-    dev = resolve_device(device)
-    model, sidecar = load_model(Path(checkpoint), dev)
-    image_size = TrainSettings.from_dict(sidecar["settings"]).image_size
-    loader = DataLoader(
-        _TolerantImages(paths, build_eval_transform(image_size)),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=_collate,
-        pin_memory=dev.type == "cuda",
-    )
-    scores: dict[int, float] = {}
-    errors: dict[int, str] = {}
-    with torch.inference_mode():
-        for indices, images, failed in tqdm(loader, desc="predict", unit="batch", disable=not progress):
-            errors.update(failed)
-            if images is None:
-                continue
-            _, logits = model(images.to(dev, non_blocking=True))
-            for index, score in zip(indices, torch.softmax(logits.float(), dim=1)[:, 1].cpu().tolist()):
-                scores[index] = float(score)
+    model, dev, transform = load_scorer(Path(checkpoint), device)
+    scored = score_images(model, list(paths), transform, dev, batch_size=batch_size,
+                          num_workers=num_workers, desc="predict", progress=progress)
     rows = []
     for index, path in enumerate(paths):
-        if index in scores:
-            fake = bool(predict_fake([scores[index]], threshold)[0])
-            rows.append((str(path), scores[index], "fake" if fake else "real", "ok", ""))
+        if index in scored.failures:
+            rows.append((str(path), None, "", "unreadable", scored.failures[index]))
         else:
-            rows.append((str(path), None, "", "unreadable", errors.get(index, "not scored")))
+            value = float(scored.scores[index])
+            fake = bool(predict_fake([value], threshold)[0])
+            rows.append((str(path), value, "fake" if fake else "real", "ok", ""))
     return pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
 
 
@@ -158,7 +105,7 @@ def predict_paths(
     paths = collect_images(list(inputs))
     if not paths:
         raise ValueError("no images to score")
-    frame = score_images(Path(checkpoint), paths, **options)
+    frame = predict_images(Path(checkpoint), paths, **options)
     write_predictions(frame, Path(out))
     bad = frame[frame["status"] != "ok"]
     log.info("scored %d of %d images -> %s", len(frame) - len(bad), len(frame), out)

@@ -14,8 +14,12 @@ from separate COCO ``train2017/``/``val2017/`` trees; GenImage subsets are neste
 per archive); each expected folder must then exist in exactly one of them.
 
 Files are *moved* (``os.replace``, same filesystem) rather than copied: the paper-scale data is
-hundreds of GB and a copy would double the disk needed. Files that are not images by extension
-are logged and skipped, never labelled; hidden files and ``__MACOSX`` folders are ignored.
+hundreds of GB and a copy would double the disk needed. Files whose suffix is not an image type
+(:data:`drct.images.IMAGE_SUFFIXES`, the one list every step uses) are moved and listed too,
+marked ``image: False``, so that they reach the manifest and validation quarantines them with
+the reason ``unsupported_type``: nothing in a source folder disappears without a trace. They are
+logged, and not counted as images. Hidden files and ``__MACOSX`` folders (archive metadata) are
+ignored.
 """
 
 from __future__ import annotations
@@ -28,20 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from drct.errors import DrctError
+from drct.images import is_image_name
 
 __all__ = [
     "DEFAULT_SPLITS",
     "GENIMAGE_CLASSES",
-    "IMAGE_EXTENSIONS",
     "LAYOUTS",
     "LayoutError",
-    "is_image_name",
     "normalise",
 ]
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 LAYOUTS = ("drct2m", "genimage")
 DEFAULT_SPLITS: dict[str, dict[str, str]] = {
     "drct2m": {"train2017": "train", "val2017": "test"},
@@ -63,11 +65,6 @@ class _Source:
     label: int
     rel: PurePosixPath  # source folder relative to a root
     out: Path  # destination folder
-
-
-def is_image_name(name: str) -> bool:
-    """True for the image extensions we accept (case-insensitive)."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def _is_ignored(name: str) -> bool:
@@ -180,8 +177,9 @@ def normalise(
     when ``train2017/`` and ``val2017/`` sit directly in a root (the COCO archives). ``splits``
     maps source split folder -> ``train``/``test``; default :data:`DEFAULT_SPLITS`.
 
-    Rows are ``{"generator", "split", "label", "path"}`` with ``path`` the absolute new location,
-    sorted by path. Raises :class:`LayoutError` listing every expected folder that is missing.
+    Rows are ``{"generator", "split", "label", "path", "image"}`` with ``path`` the absolute new
+    location, sorted by path; ``image`` is False for a file whose suffix is not an image type
+    (listed so that validation quarantines it; not an image for counting). Raises :class:`LayoutError` listing every expected folder that is missing.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
@@ -203,18 +201,19 @@ def normalise(
                 if _is_ignored(fname):
                     continue
                 path = Path(dirpath) / fname
-                if not is_image_name(fname):
+                image = is_image_name(fname)
+                if not image:
                     skipped.append(str(path))
-                    continue
                 dst = src.out / path.relative_to(base)
                 _move(path, dst)
                 rows.append({"generator": src.generator, "split": src.split,
-                             "label": src.label, "path": os.path.abspath(dst)})
+                             "label": src.label, "path": os.path.abspath(dst), "image": image})
     if skipped:
         shown = "\n  ".join(skipped[:_MAX_LISTED])
         more = f"\n  ... and {len(skipped) - _MAX_LISTED} more" if len(skipped) > _MAX_LISTED else ""
-        log.warning("skipped %d non-image files (not labelled):\n  %s%s", len(skipped), shown, more)
-    log.info("normalised %d images from %s into %s", len(rows), ", ".join(map(str, roots)),
-             out_images)
+        log.warning("%d files are not of an image type; listed for validation to quarantine "
+                    "(unsupported_type):\n  %s%s", len(skipped), shown, more)
+    log.info("normalised %d images (and %d other files) from %s into %s", len(rows) - len(skipped),
+             len(skipped), ", ".join(map(str, roots)), out_images)
     rows.sort(key=lambda r: r["path"])
     return rows

@@ -26,6 +26,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from drct.data.jpeg import quality_of_image
+from drct.failures import raise_if_environment
+import drct.images  # noqa: F401 - importing it sets PIL's process-wide pixel guard to MAX_PIXELS
 from drct.io import sha256_file, write_csv
 
 __all__ = [
@@ -63,6 +65,8 @@ def file_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
     validation step's job, and a file PIL cannot identify still gets a row (width/height/format
     empty) so that validation can quarantine it with a reason instead of it vanishing here. The
     JPEG quality is estimated from the header's quantisation tables (:mod:`drct.data.jpeg`).
+    Sizes are read up to twice :data:`drct.images.MAX_PIXELS` (PIL's guard, set by that module),
+    so an image just above the limit is recorded with its size and quarantined by validation.
     """
     path = Path(path)
     facts: dict[str, Any] = {"bytes": path.stat().st_size, "width": None, "height": None,
@@ -74,7 +78,8 @@ def file_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
                 facts["width"], facts["height"] = im.size
                 facts["format"] = im.format
                 facts["jpeg_quality"] = quality_of_image(im)
-    except Exception as exc:  # noqa: BLE001 - any unreadable header is recorded, not fatal
+    except Exception as exc:  # noqa: BLE001 - an unreadable header is recorded, not fatal ...
+        raise_if_environment(exc, path, "reading")  # ... unless the machine failed (no space, I/O, memory)
         log.debug("cannot read image header of %s: %s", path, exc)
     return facts
 

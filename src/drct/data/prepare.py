@@ -146,9 +146,10 @@ def prepare_dataset(
             roots.append(root)
         rows = normalise(roots, layout, staging / "images", generators=generators,
                          real_folder=real_folder, real_name=real_name, splits=splits)
-        if not rows:
+        images_only = [r for r in rows if r["image"]]  # other files: listed for quarantine, not counted
+        if not images_only:
             raise LayoutError(f"{dataset}: no images found in {list(map(str, archives))}")
-        report = count_report(rows, expected_counts)
+        report = count_report(images_only, expected_counts)
         bad = report[report["ok"] == False]  # noqa: E712 - ok is None when unchecked
         fatal = bad[bad["status"] != "best-known"] if strict_counts else bad.iloc[0:0]
         if len(fatal):

@@ -2,32 +2,38 @@
 
 Why: the original DRCT loader turns an unreadable image into a black image labelled *real*,
 silently, and GenImage contains corrupt files and files with bad PNG headers. Here every file is
-decoded completely once (``Image.open`` + ``load()``, with truncated images an error, not
-padding) and checked against the manifest (sha256) and its own extension (a JPEG named
-``.png`` is exactly the format shortcut the detector must not learn from). Failing rows go to
-a quarantine manifest with ``reason`` (a short code, :data:`REASONS`) and ``detail``; they are
-never relabelled or replaced, and the files stay where they are, excluded from the valid set.
+decoded completely once, by the decoder training, evaluation and ``predict`` use
+(:mod:`drct.images`: same pixel limit, EXIF orientation, RGB conversion; truncated images are an
+error, not padding), so an image validation accepts cannot stop a later step. Each file is also
+checked against the manifest (sha256), the accepted image types (a file of another type, which
+preparation lists so that it is not lost silently, is quarantined as ``unsupported_type``) and
+its own extension (a JPEG named ``.png`` is exactly the format shortcut the detector must not
+learn from). Failing rows go to a quarantine manifest with ``reason`` (a short code,
+:data:`REASONS`) and ``detail``; they are never relabelled or replaced, and the files stay where
+they are, excluded from the valid set.
+
+A failure of the machine (no space, I/O error, out of memory) is not a property of one image: it
+raises :class:`drct.failures.EnvironmentFailure` and stops the job instead of quarantining images.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
 import struct
 import sys
-import warnings
 import zlib
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from drct.data.manifest import read_manifest, write_manifest
+from drct.failures import raise_if_environment
+from drct.images import MAX_PIXELS, ImageReadError, decode, describe_unsupported, is_image_name, open_image
 from drct.io import sha256_file
 
 __all__ = ["EXPECTED_FORMATS", "REASONS", "check_image", "validate_manifest"]
@@ -38,7 +44,7 @@ log = logging.getLogger(__name__)
 _MININTERVAL = 1.0 if sys.stderr.isatty() else 30.0
 
 REASONS = (
-    "missing", "zero_byte", "sha256_mismatch", "not_an_image", "decompression_bomb",
+    "missing", "unsupported_type", "zero_byte", "sha256_mismatch", "not_an_image", "decompression_bomb",
     "wrong_format", "truncated", "decode_error",
 )
 #: extension -> PIL formats accepted for it (MPO is PIL's name for multi-picture JPEGs)
@@ -50,24 +56,9 @@ EXPECTED_FORMATS: dict[str, frozenset[str]] = {
     ".bmp": frozenset({"BMP", "DIB"}),
     ".tif": frozenset({"TIFF"}),
     ".tiff": frozenset({"TIFF"}),
+    ".gif": frozenset({"GIF"}),
+    ".jfif": frozenset({"JPEG", "MPO"}),
 }
-
-
-@contextlib.contextmanager
-def _pil_settings(max_pixels: int) -> Iterator[None]:
-    """Strict PIL globals for the duration: truncated files raise, huge images are refused.
-
-    PIL's bomb guard raises only above 2x ``MAX_IMAGE_PIXELS`` (below that it merely warns), so
-    the pixel count is also checked explicitly in :func:`check_image`.
-    """
-    old = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = old
 
 
 def _is_truncation(exc: BaseException) -> bool:
@@ -81,38 +72,42 @@ def check_image(
     path: str | os.PathLike[str] | None,
     sha256: str | None = None,
     *,
-    max_pixels: int = 200_000_000,
+    max_pixels: int = MAX_PIXELS,
     check_format: bool = True,
 ) -> tuple[str, str] | None:
-    """None if the file is a fully decodable image matching ``sha256``; else (reason, detail)."""
+    """None if the file is a fully decodable image matching ``sha256``; else (reason, detail).
+
+    Raises :class:`drct.failures.EnvironmentFailure` when the machine fails (no space, I/O error,
+    out of memory) rather than the file.
+    """
     if path is None or not isinstance(path, (str, os.PathLike)) or not Path(path).is_file():
         return "missing", f"no file at {path}"
     path = Path(path)
+    if not is_image_name(path.name):
+        return "unsupported_type", describe_unsupported(path)
     if path.stat().st_size == 0:
         return "zero_byte", "file is empty"
     if isinstance(sha256, str) and sha256:
         got = sha256_file(path)
         if got != sha256.lower():
             return "sha256_mismatch", f"manifest {sha256}, file {got}"
-    with _pil_settings(max_pixels):
-        try:
-            with Image.open(path) as im:
-                width, height = im.size
-                if width * height > max_pixels:
-                    return ("decompression_bomb",
-                            f"{width}x{height} = {width * height} pixels > {max_pixels}")
-                expected = EXPECTED_FORMATS.get(path.suffix.lower())
-                if check_format and expected is not None and im.format not in expected:
-                    return ("wrong_format",
-                            f"extension {path.suffix} but content is {im.format}")
-                im.load()
-        except Image.DecompressionBombError as exc:
-            return "decompression_bomb", str(exc)
-        except UnidentifiedImageError as exc:
-            return "not_an_image", str(exc)
-        except (OSError, EOFError, SyntaxError, ValueError, struct.error, zlib.error) as exc:
-            reason = "truncated" if _is_truncation(exc) else "decode_error"
-            return reason, f"{type(exc).__name__}: {exc}"
+    try:
+        with open_image(path, max_pixels) as im:
+            expected = EXPECTED_FORMATS.get(path.suffix.lower())
+            if check_format and expected is not None and im.format not in expected:
+                return ("wrong_format",
+                        f"extension {path.suffix} but content is {im.format}")
+            decode(im)
+    except ImageReadError as exc:  # more than max_pixels
+        return "decompression_bomb", str(exc)
+    except Image.DecompressionBombError as exc:
+        return "decompression_bomb", str(exc)
+    except UnidentifiedImageError as exc:
+        return "not_an_image", str(exc)
+    except (OSError, EOFError, SyntaxError, ValueError, struct.error, zlib.error, MemoryError) as exc:
+        raise_if_environment(exc, path, "reading")
+        reason = "truncated" if _is_truncation(exc) else "decode_error"
+        return reason, f"{type(exc).__name__}: {exc}"
     return None
 
 
@@ -137,7 +132,7 @@ def validate_manifest(
     out_valid: Path,
     out_quarantine: Path,
     *,
-    max_pixels: int = 200_000_000,
+    max_pixels: int = MAX_PIXELS,
     check_format: bool = True,
     workers: int = 1,
 ) -> tuple[int, int]:

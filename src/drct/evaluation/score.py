@@ -1,25 +1,38 @@
-"""Per-image scores: P(fake) for every manifest image of one split, from one checkpoint.
+"""Per-image scores: P(fake) for images, from one checkpoint; the one scoring loop of the project.
+
+:func:`score_images` is the only DataLoader + softmax loop: ``drct evaluate`` (:func:`score`, a
+manifest split), perturbed evaluation (:func:`predict_perturbed`) and ``drct predict``
+(:mod:`drct.predict`, a user's files) all call it, so a file gets the same score whichever way it
+is scored.
 
 Kept separate from the metrics so that the GPU step runs once and every metric (or a different
 threshold) can be recomputed from ``predictions.csv`` without a GPU.
 
 As in the authors' test script: the model rebuilt from the checkpoint and its sidecar, the
-evaluation transform (zero-pad to ``image_size``, centre-crop ``image_size``, no resize, ImageNet
-normalisation), and ``score = softmax(logits)[:, 1]``. Images are decoded by the same function
-the training step uses (:func:`drct.training.dataset.load_rgb`), so validation and test images
-go through identical code.
+evaluation transform (:func:`drct.model_input.build_eval_transform`: zero-pad to ``image_size``,
+centre-crop ``image_size``, no resize, ImageNet normalisation), and ``score = softmax(logits)[:, 1]``.
+Images are decoded by the one decoder (:func:`drct.images.load_rgb`) that training and validation
+use too.
 
-Perturbed scoring (robustness study, format-bias control) goes through the same function: a
+Perturbed scoring (robustness study, format-bias control) goes through the same loop: a
 :class:`drct.evaluation.perturb.Perturbation` is applied to the decoded full image before the
 evaluation transform, as the authors' test hooks do. :func:`predict_perturbed` loads the model
 once and scores every perturbation in turn, so a study costs one model load per run.
+
+Failures: an image that cannot be decoded is a failure of that image (:class:`ImageReadError`),
+returned by :func:`score_images` per image; a failure of the machine (no space, I/O error, out of
+memory) raises :class:`drct.failures.EnvironmentFailure` from the decoder and stops the job.
+Evaluation refuses to write predictions with holes (validation upstream quarantines unreadable
+images, so meeting one is a bug); ``drct predict`` lists them as ``unreadable`` rows.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -28,14 +41,24 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from drct.data.manifest import read_manifest
+from drct.device import resolve_device
 from drct.evaluation.perturb import Perturbation, apply_perturbation
+from drct.images import ImageReadError, load_rgb
 from drct.io import write_csv
-from drct.training.augment import build_eval_transform
+from drct.model_input import build_eval_transform
 from drct.training.checkpoint import load_model
-from drct.training.dataset import load_rgb
 from drct.training.settings import TrainSettings
 
-__all__ = ["PREDICTION_COLUMNS", "PERTURBED_COLUMNS", "predict", "predict_perturbed", "select_rows", "resolve_device"]
+__all__ = [
+    "PERTURBED_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "Scored",
+    "load_scorer",
+    "predict_perturbed",
+    "score",
+    "score_images",
+    "select_rows",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +66,8 @@ log = logging.getLogger(__name__)
 PREDICTION_COLUMNS: tuple[str, ...] = ("path", "dataset", "generator", "split", "label", "score")
 #: Columns of a perturbed predictions file: the perturbation's id, kind and strength, then the above.
 PERTURBED_COLUMNS: tuple[str, ...] = ("perturbation", "kind", "strength", *PREDICTION_COLUMNS)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"``: the first CUDA device when there is one, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+#: how many unreadable images an evaluation error lists by name
+_LISTED = 10
 
 
 def select_rows(manifest: Path, split: str = "test", generators: Sequence[str] | None = None) -> pd.DataFrame:
@@ -80,49 +98,101 @@ def select_rows(manifest: Path, split: str = "test", generators: Sequence[str] |
     return df.reset_index(drop=True)
 
 
-class _ImagePaths(Dataset):
-    """Transformed image tensors for a list of absolute paths, in order, optionally perturbed first."""
+@dataclass(frozen=True)
+class _Item:
+    index: int
+    image: torch.Tensor | None
+    error: str | None
 
-    def __init__(self, paths: list[str], transform, perturbation: Perturbation | None = None) -> None:
-        self.paths = paths
-        self.transform = transform
-        self.perturbation = perturbation
+
+class _Images(Dataset):
+    """Transformed images of ``paths``, in order, each optionally perturbed first.
+
+    An image that cannot be decoded becomes an item carrying the decoder's message, so the caller
+    decides what one unreadable image means; failures of the machine propagate.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], transform: Callable[..., dict],
+                 perturbation: Perturbation | None = None) -> None:
+        self.paths, self.transform, self.perturbation = list(paths), transform, perturbation
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        # load_rgb raises ImageReadError naming the file
-        image = apply_perturbation(load_rgb(self.paths[index]), self.perturbation)
-        return self.transform(image=image)["image"]
+    def __getitem__(self, index: int) -> _Item:
+        try:
+            image = load_rgb(self.paths[index])
+        except ImageReadError as error:
+            return _Item(index, None, str(error))
+        image = apply_perturbation(image, self.perturbation)
+        return _Item(index, self.transform(image=image)["image"], None)
 
 
-def _scores(
+def _collate(items: list[_Item]) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
+    good = [i for i in items if i.image is not None]
+    images = torch.stack([i.image for i in good]) if good else None
+    return [i.index for i in good], images, [(i.index, i.error) for i in items if i.image is None]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What :func:`score_images` returns: a score per input, and why the missing ones are missing."""
+
+    #: P(fake) per input path, in input order (float64); NaN where the image could not be read
+    scores: np.ndarray
+    #: input index -> the decoder's message (names the file), for every unreadable image
+    failures: dict[int, str]
+
+
+def score_images(
     model: torch.nn.Module,
-    dev: torch.device,
-    paths: list[str],
-    image_size: int,
+    paths: Sequence[str | Path],
+    transform: Callable[..., dict],
+    device: torch.device,
     *,
-    perturbation: Perturbation | None,
-    batch_size: int,
-    num_workers: int,
-    desc: str,
-) -> np.ndarray:
-    """P(fake) for each path, in order: softmax of the logits, class 1."""
+    batch_size: int = 64,
+    num_workers: int = 0,
+    perturbation: Perturbation | None = None,
+    desc: str = "score",
+    progress: bool = True,
+) -> Scored:
+    """P(fake) = softmax(logits)[:, 1] of ``model`` for each of ``paths``, in order.
+
+    Each image is decoded (:func:`drct.images.load_rgb`), perturbed when ``perturbation`` is given,
+    and passed through ``transform`` (the evaluation transform). Unreadable images are reported in
+    :attr:`Scored.failures`, not scored; a failure of the machine raises.
+    """
     loader = DataLoader(
-        _ImagePaths(paths, build_eval_transform(image_size), perturbation),
+        _Images(paths, transform, perturbation),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        pin_memory=dev.type == "cuda",
+        collate_fn=_collate,
+        pin_memory=device.type == "cuda",
     )
-    scores: list[np.ndarray] = []
+    scores = np.full(len(paths), np.nan, dtype=np.float64)
+    failures: dict[int, str] = {}
     model.eval()
     with torch.inference_mode():
-        for images in tqdm(loader, desc=desc, unit="batch"):
-            _, logits = model(images.to(dev, non_blocking=True))
-            scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
-    return np.concatenate(scores).astype(np.float64)
+        for indices, images, failed in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+            failures.update(failed)
+            if images is None:
+                continue
+            _, logits = model(images.to(device, non_blocking=True))
+            scores[indices] = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+    return Scored(scores, failures)
+
+
+def _complete_scores(scored: Scored, what: str) -> np.ndarray:
+    """The scores when every image was read; else one :class:`ImageReadError` listing the unreadable ones."""
+    if scored.failures:
+        listed = [scored.failures[i] for i in sorted(scored.failures)[:_LISTED]]
+        more = f"\n  ... and {len(scored.failures) - _LISTED} more" if len(scored.failures) > _LISTED else ""
+        raise ImageReadError(
+            f"{what}: {len(scored.failures)} image(s) could not be read (validation should have "
+            "quarantined them; rerun `drct validate` on the manifest):\n  " + "\n  ".join(listed) + more
+        )
+    return scored.scores
 
 
 def _frame(rows: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
@@ -132,7 +202,16 @@ def _frame(rows: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def predict(
+def load_scorer(checkpoint: Path, device: str = "auto") -> tuple[torch.nn.Module, torch.device, Callable[..., dict]]:
+    """``(model, device, evaluation transform)`` for a checkpoint: the model on the resolved
+    device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) and the transform at its input size."""
+    dev = resolve_device(device)
+    model, sidecar = load_model(Path(checkpoint), dev)
+    image_size = TrainSettings.from_dict(sidecar["settings"]).image_size
+    return model, dev, build_eval_transform(image_size)
+
+
+def score(
     checkpoint: Path,
     manifest: Path,
     out_csv: Path,
@@ -149,24 +228,22 @@ def predict(
     ``generators`` must include the real set's generator when the protocol shares one (DRCT-2M's
     ``real``). ``perturbation`` (default none) is applied to every decoded image before the
     evaluation transform. Returns the predictions (columns :data:`PREDICTION_COLUMNS`, manifest
-    order); the CSV is written atomically. An unreadable image raises
-    :class:`drct.training.dataset.ImageReadError` naming it (validation upstream quarantines
-    those, so meeting one is a bug).
+    order); the CSV is written atomically. Unreadable images raise one
+    :class:`drct.images.ImageReadError` naming them, and nothing is written (validation upstream
+    quarantines those, so meeting one is a bug).
     """
     rows = select_rows(Path(manifest), split, generators)
-    dev = resolve_device(device)
-    model, sidecar = load_model(Path(checkpoint), dev)
-    image_size = TrainSettings.from_dict(sidecar["settings"]).image_size
+    model, dev, transform = load_scorer(Path(checkpoint), device)
     log.info(
-        "scoring %d %s images of %d generators with %s on %s (input %d px, perturbation %s)",
-        len(rows), split, rows["generator"].nunique(), checkpoint, dev, image_size,
+        "scoring %d %s images of %d generators with %s on %s (perturbation %s)",
+        len(rows), split, rows["generator"].nunique(), checkpoint, dev,
         perturbation.id if perturbation else "none",
     )
-    scores = _scores(
-        model, dev, rows["abspath"].tolist(), image_size, perturbation=perturbation,
-        batch_size=batch_size, num_workers=num_workers, desc=f"predict {Path(checkpoint).parent.name}",
+    scored = score_images(
+        model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation,
+        batch_size=batch_size, num_workers=num_workers, desc=f"evaluate {Path(checkpoint).parent.name}",
     )
-    out = _frame(rows, scores)
+    out = _frame(rows, _complete_scores(scored, str(manifest)))
     write_csv(out, Path(out_csv))
     log.info("wrote %d predictions to %s", len(out), out_csv)
     return out
@@ -184,7 +261,7 @@ def predict_perturbed(
     device: str = "auto",
     num_workers: int = 0,
 ) -> pd.DataFrame:
-    """:func:`predict` under each perturbation in turn, the model loaded once; one long CSV.
+    """:func:`score` under each perturbation in turn, the model loaded once; one long CSV.
 
     Columns :data:`PERTURBED_COLUMNS`: the perturbation's id (``jpeg-60``), kind (``jpeg``) and
     strength (60; empty for ``png``), then the usual prediction columns. Rows are grouped by
@@ -196,20 +273,18 @@ def predict_perturbed(
     if len(set(ids)) != len(ids):
         raise ValueError(f"perturbations listed twice: {ids}")
     rows = select_rows(Path(manifest), split, generators)
-    dev = resolve_device(device)
-    model, sidecar = load_model(Path(checkpoint), dev)
-    image_size = TrainSettings.from_dict(sidecar["settings"]).image_size
+    model, dev, transform = load_scorer(Path(checkpoint), device)
     log.info(
         "scoring %d %s images under %d perturbations (%s) with %s on %s",
         len(rows), split, len(perturbations), ", ".join(ids), checkpoint, dev,
     )
     parts = []
     for perturbation in perturbations:
-        scores = _scores(
-            model, dev, rows["abspath"].tolist(), image_size, perturbation=perturbation,
+        scored = score_images(
+            model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation,
             batch_size=batch_size, num_workers=num_workers, desc=f"{perturbation.id} {Path(checkpoint).parent.name}",
         )
-        part = _frame(rows, scores)
+        part = _frame(rows, _complete_scores(scored, f"{manifest} under {perturbation.id}"))
         part.insert(0, "strength", np.nan if perturbation.value is None else float(perturbation.value))
         part.insert(0, "kind", perturbation.kind)
         part.insert(0, "perturbation", perturbation.id)

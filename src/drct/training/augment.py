@@ -1,4 +1,7 @@
-"""Train and evaluation transforms, as the authors' ``data/transform.py`` runs them with ``--is_crop``.
+"""The training augmentation, as the authors' ``data/transform.py`` runs it with ``--is_crop``.
+
+The evaluation transform and the normalisation constants are shared by training, evaluation and
+``drct predict`` and live in :mod:`drct.model_input`.
 
 The original pins albumentations 1.3.0; this module uses the installed 2.x API. Parameters the
 authors left at 1.3.0 defaults are written out explicitly, because 2.x changed most defaults.
@@ -43,8 +46,7 @@ import albumentations as A
 import cv2
 from albumentations.pytorch import ToTensorV2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from drct.model_input import IMAGENET_MEAN, IMAGENET_STD
 
 
 def build_train_transform(
@@ -115,26 +117,3 @@ def build_train_transform(
         seed=seed,
     )
 
-
-def build_eval_transform(
-    image_size: int = 224,
-    mean: tuple[float, float, float] = IMAGENET_MEAN,
-    std: tuple[float, float, float] = IMAGENET_STD,
-) -> A.Compose:
-    """The authors' ``create_val_transforms(size, is_crop=True)``: zero-pad (centred) to at least
-    ``image_size``, centre-crop ``image_size``, normalise. No resize: large images are judged on
-    their central crop only."""
-    return A.Compose(
-        [
-            A.PadIfNeeded(
-                min_height=image_size,
-                min_width=image_size,
-                position="center",
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=0,
-            ),
-            A.CenterCrop(height=image_size, width=image_size),
-            A.Normalize(mean=mean, std=std, max_pixel_value=255.0),
-            ToTensorV2(),
-        ]
-    )

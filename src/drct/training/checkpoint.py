@@ -11,6 +11,13 @@ of the frozen backbone tensors, and :func:`load_model` refuses a rebuilt backbon
 ``epoch``, ``val_acc`` (fraction 0-1), ``git_commit``, ``package_versions``, ``manifest_sha256``,
 ``weights``, ``backbone_sha256`` and whatever ``provenance`` mapping the caller passed.
 Both files are written atomically; the weights first, so a sidecar never describes missing weights.
+
+The safetensors header is written with its ``__metadata__`` keys sorted: the library serialises
+them from a hash map whose order changes from run to run, so two identical trainings gave files
+with different hashes and DVC saw a change. Now identical weights give identical bytes.
+
+A file that is not one of ours (the authors' ``.pth`` release, a missing sidecar) raises
+:class:`CheckpointError`, a :class:`drct.errors.DrctError` naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -21,13 +28,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
+from drct.errors import DrctError
 from drct.io import atomic_write_bytes, write_json
 from drct.training.model import DRCTModel, build_model, has_named_pretrained_weights
 from drct.training.settings import TrainSettings
 
 WeightsKind = Literal["full", "head"]
+
+#: what to do with a checkpoint that is not ours
+_CONVERT_HINT = "convert the authors' release with `drct import-released`"
+
+
+class CheckpointError(DrctError):
+    """A file given as a checkpoint is missing or is not one of our checkpoints."""
+
 
 def weights_kind(settings: TrainSettings) -> WeightsKind:
     """``"head"`` when the backbone is frozen and its weights can be fetched again by name, else ``"full"``."""
@@ -74,15 +91,56 @@ def save_checkpoint(
         "weights": kind,
         "backbone_sha256": backbone_sha256 if kind == "head" else None,
     }
-    atomic_write_bytes(path, save(tensors, metadata={"format": "pt", "weights": kind}))
+    atomic_write_bytes(path, stable_header(save(tensors, metadata={"format": "pt", "weights": kind})))
     write_json(path.with_suffix(".json"), sidecar)
     return path
+
+
+def stable_header(data: bytes) -> bytes:
+    """``data`` (a serialised safetensors file) with its ``__metadata__`` keys in sorted order.
+
+    Only the order of the metadata entries changes: the header is re-serialised as compactly as
+    the library writes it and padded with spaces to its original length, so the tensor offsets
+    stay valid and the file loads as before.
+    """
+    length = int.from_bytes(data[:8], "little")
+    raw = data[8 : 8 + length]
+    header = json.loads(raw)
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) != len(raw.rstrip(b" ")):
+        raise RuntimeError("safetensors header changed length when its metadata were sorted; not writing it")
+    return data[:8] + text.ljust(length, b" ") + data[8 + length :]
+
+
+def check_checkpoint_file(checkpoint: Path) -> None:
+    """Raise :class:`CheckpointError` unless ``checkpoint`` is a readable safetensors file."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"{checkpoint}: no such checkpoint file")
+    try:
+        with safe_open(str(checkpoint), framework="pt"):
+            pass
+    except SafetensorError as exc:
+        with open(checkpoint, "rb") as fh:
+            start = fh.read(4)
+        if start.startswith(b"PK"):
+            what = "a PyTorch zip archive (torch.save), not safetensors"
+        elif start[:1] == b"\x80":
+            what = "a Python pickle (torch.save), not safetensors"
+        else:
+            what = f"not a safetensors file: {exc}"
+        raise CheckpointError(f"{checkpoint} is not one of our checkpoints ({what}); {_CONVERT_HINT}") from exc
 
 
 def read_sidecar(checkpoint: Path) -> dict[str, Any]:
     sidecar = Path(checkpoint).with_suffix(".json")
     if not sidecar.is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint} has no sidecar {sidecar}")
+        raise CheckpointError(
+            f"{checkpoint} has no sidecar {sidecar}: it is not one of our checkpoints (ours are written "
+            f"by `drct train` with their .json); {_CONVERT_HINT}"
+        )
     return json.loads(sidecar.read_text())
 
 
@@ -94,6 +152,7 @@ def load_model(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[DR
     them against ``backbone_sha256`` before loading the head.
     """
     checkpoint = Path(checkpoint)
+    check_checkpoint_file(checkpoint)
     sidecar = read_sidecar(checkpoint)
     settings = TrainSettings.from_dict(sidecar["settings"])
     kind = sidecar["weights"]
@@ -110,6 +169,7 @@ def load_weights(model: DRCTModel, checkpoint: Path, sidecar: dict[str, Any]) ->
     Used by :func:`load_model` and by resuming, which must not rebuild the model.
     """
     kind = sidecar["weights"]
+    check_checkpoint_file(checkpoint)
     state = load_file(str(checkpoint))
     if kind == "full":
         model.load_state_dict(state, strict=True)

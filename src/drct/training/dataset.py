@@ -11,8 +11,8 @@ Selection (manifest columns are described in docs/architecture.md):
 - each folder (dataset, generator, label) is split 90/10 on its own with :func:`split_folder`,
   as the authors split every input folder on its own.
 
-Images are decoded with PIL, EXIF orientation applied (the authors read with ``cv2.imread``, which
-applies it too) and converted to RGB. An unreadable image raises :class:`ImageReadError` naming
+Images are decoded by :func:`drct.images.load_rgb`, the decoder every step uses (EXIF orientation,
+RGB, the one pixel limit). An unreadable image raises :class:`drct.images.ImageReadError` naming
 the file: the original turned it into a black image labelled real, silently; here validation
 upstream should have removed it, so reaching one is a bug worth stopping for.
 """
@@ -24,22 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from drct.data.manifest import read_manifest
-from drct.training.augment import build_eval_transform, build_train_transform
+from drct.images import load_rgb
+from drct.model_input import build_eval_transform
+from drct.training.augment import build_train_transform
 from drct.training.settings import TrainSettings
 from drct.training.split import split_folder
 
 GROUP_LABELS = {"real": 0, "real_rec": 1, "fake": 1, "fake_rec": 1}
-
-
-class ImageReadError(RuntimeError):
-    """An image listed for training could not be decoded."""
 
 
 @dataclass(frozen=True)
@@ -49,16 +45,6 @@ class Sample:
     group: str  # real / real_rec / fake / fake_rec
     dataset: str
     generator: str
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image to an RGB uint8 HWC array; raise :class:`ImageReadError` naming the path."""
-    try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"))
-    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        raise ImageReadError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from exc
 
 
 def read_training_manifest(manifest: str | Path) -> pd.DataFrame:

@@ -1,0 +1,54 @@
+"""What a trained model is given at evaluation: the evaluation transform and the normalisation.
+
+Training (its validation set), evaluation (test sets, perturbed or not) and ``drct predict`` all
+feed a checkpoint through this one transform, so a file gets the same score wherever it is
+scored. It is the authors' ``create_val_transforms(size, is_crop=True)``: zero-pad (centred) to at
+least ``image_size``, centre-crop ``image_size``, ImageNet-normalise. No resize: large images are
+judged on their central crop only. The training augmentation, which only training needs, stays in
+:mod:`drct.training.augment` and normalises with the same constants.
+
+albumentations and cv2 are imported inside the function so that importing this module (for the
+constants) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import albumentations as A
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "build_eval_transform"]
+
+#: ImageNet channel mean and std (RGB, 0-1), used for every backbone including CLIP, as the authors do
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def build_eval_transform(
+    image_size: int = 224,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+) -> A.Compose:
+    """Zero-pad (centred) to at least ``image_size``, centre-crop ``image_size``, normalise.
+
+    Input: RGB uint8 HWC array of any size. Output: ``{"image": float tensor CHW}``.
+    """
+    import albumentations as A
+    import cv2
+    from albumentations.pytorch import ToTensorV2
+
+    return A.Compose(
+        [
+            A.PadIfNeeded(
+                min_height=image_size,
+                min_width=image_size,
+                position="center",
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+            ),
+            A.CenterCrop(height=image_size, width=image_size),
+            A.Normalize(mean=mean, std=std, max_pixel_value=255.0),
+            ToTensorV2(),
+        ]
+    )
