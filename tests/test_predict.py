@@ -126,9 +126,9 @@ def test_missing_generator_raises(tmp_path, checkpoint):
         score(checkpoint, manifest, tmp_path / "p.csv", generators=["A", "real"], device="cpu")
 
 
-def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_path, checkpoint):
+def test_score_perturbed_scores_each_perturbation_through_the_same_path(tmp_path, checkpoint):
     from drct.evaluation.perturb import Perturbation, apply_perturbation
-    from drct.evaluation.score import PERTURBED_COLUMNS, predict_perturbed
+    from drct.evaluation.score import PERTURBED_COLUMNS, score_perturbed
 
     root = tmp_path / "data"
     pixels, rows = {}, []
@@ -140,7 +140,7 @@ def test_predict_perturbed_scores_each_perturbation_through_the_same_path(tmp_pa
 
     clean = score(checkpoint, manifest, tmp_path / "clean.csv", device="cpu")
     perturbations = [Perturbation("png"), Perturbation("scale", 0.5), Perturbation("jpeg", 60)]
-    out = predict_perturbed(checkpoint, manifest, tmp_path / "p.csv", perturbations, batch_size=1, device="cpu")
+    out = score_perturbed(checkpoint, manifest, tmp_path / "p.csv", perturbations, batch_size=1, device="cpu")
     assert list(out.columns) == list(PERTURBED_COLUMNS)
     assert out["perturbation"].tolist() == ["png", "png", "scale-0.5", "scale-0.5", "jpeg-60", "jpeg-60"]
     assert out["strength"].iloc[2] == 0.5 and np.isnan(out["strength"].iloc[0])

@@ -53,7 +53,7 @@ DEMO = {
     "train_run": 4, "score": 8, "metrics": 8, "tables": 2, "all": 1, "total": 42,
 }
 # Paper outputs (issue 6), by hand from config.yaml: robustness and the format control both on
-#   [intra], scored together in one job per run -> 4 predict_perturbed, 4 perturbed_metrics, one
+#   [intra], scored together in one job per run -> 4 score_perturbed, 4 perturbed_metrics, one
 #   robustness and one format_bias report; the one train set (sdv1) has real_rec and fake_rec ->
 #   1 samples, 1 sample_grid. 42 + 4 + 4 + 1 + 1 + 1 + 1 = 54.
 DEMO = {
@@ -69,7 +69,7 @@ DRCT2M_INTRA = {
     "combine": 1, "train_run": 6, "score": 6, "metrics": 6, "tables": 1, "all": 1,
     "total": 44,
 }
-# + robustness [intra] and format control [intra], one perturbed job per run: 6 predict_perturbed,
+# + robustness [intra] and format control [intra], one perturbed job per run: 6 score_perturbed,
 #   6 perturbed_metrics, 1 robustness, 1 format_bias; train sets sdv1 and sdv2 both have real_rec
 #   and fake_rec -> 2 samples, 2 sample grids. 44 + 6 + 6 + 1 + 1 + 2 + 2 = 62.
 DRCT2M_INTRA = {
@@ -96,7 +96,7 @@ DRCT2M_TO_GENIMAGE = {
     "total": 69,
 }
 # + robustness on [intra] and format control on [intra, cross]: one perturbed job per protocol and
-#   run -> 6 + 6 = 12 predict_perturbed, 12 perturbed_metrics, 1 robustness, 2 format_bias;
+#   run -> 6 + 6 = 12 score_perturbed, 12 perturbed_metrics, 1 robustness, 2 format_bias;
 #   sdv1, sdv2 -> 2 samples, 2 grids. 69 + 12 + 12 + 1 + 2 + 2 + 2 = 100.
 DRCT2M_TO_GENIMAGE = {
     **DRCT2M_TO_GENIMAGE, "score_perturbed": 12, "perturbed_metrics": 12, "robustness": 1,

@@ -34,7 +34,8 @@ from drct.io import write_json
 from drct.provenance import device_info, machine_info, package_versions
 from drct.training.distributed import GlobalBatchSampler
 from drct.training.features import HeadOnly
-from drct.training.train_run import build_optimizer, resolve_amp, resolve_device, train_one_epoch
+from drct.device import resolve_device
+from drct.training.train_run import build_optimizer, resolve_amp, train_one_epoch
 from drct.training.loss import DRCTLoss
 from drct.training.model import DEMO_OPEN_CLIP_MODEL, DEMO_TIMM_MODEL, build_model
 from drct.training.settings import TrainSettings

@@ -19,8 +19,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from drct.paths import relative_path_problem
 from drct.errors import DrctError
+from drct.paths import relative_path_problem
 from drct.planning.jobs import available_generators, dataset_generator_names
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

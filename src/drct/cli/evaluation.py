@@ -12,20 +12,20 @@ log = logging.getLogger("drct")
 
 
 def score(args: argparse.Namespace) -> None:
-    from drct.evaluation.score import predict
+    from drct.evaluation.score import score as score_manifest
 
     set_threads(args.threads)
-    predict(Path(args.checkpoint), Path(args.manifest), Path(args.out), split=args.split,
+    score_manifest(Path(args.checkpoint), Path(args.manifest), Path(args.out), split=args.split,
             generators=args.generators or None, batch_size=args.batch_size, device=args.device)
 
 
 def score_perturbed(args: argparse.Namespace) -> None:
     from drct.evaluation.perturb import parse_perturbation
-    from drct.evaluation.score import predict_perturbed
+    from drct.evaluation.score import score_perturbed as score_manifest_perturbed
 
     set_threads(args.threads)
     perturbations = [parse_perturbation(p) for p in args.perturbations]
-    predict_perturbed(Path(args.checkpoint), Path(args.manifest), Path(args.out), perturbations, split=args.split,
+    score_manifest_perturbed(Path(args.checkpoint), Path(args.manifest), Path(args.out), perturbations, split=args.split,
                       generators=args.generators or None, batch_size=args.batch_size, device=args.device)
 
 

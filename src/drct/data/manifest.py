@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +24,10 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from drct.data.jpeg import quality_of_image
-from drct.failures import raise_if_environment
 import drct.images  # noqa: F401 - importing it sets PIL's process-wide pixel guard to MAX_PIXELS
+from drct.data.jpeg import quality_of_image
+from drct.data.progress import MININTERVAL
+from drct.failures import raise_if_environment
 from drct.io import sha256_file, write_csv
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # tqdm in a Snakemake log file (not a terminal): one line every 30 s, not ten per second
-_MININTERVAL = 1.0 if sys.stderr.isatty() else 30.0
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "dataset", "generator", "split", "label", "path", "bytes", "width", "height", "format", "sha256",
@@ -122,10 +121,10 @@ def build_manifest(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             facts = list(tqdm(pool.map(file_facts, abspaths), total=len(abspaths),
                               desc=f"manifest {dataset}", unit="img", leave=False,
-                              mininterval=_MININTERVAL))
+                              mininterval=MININTERVAL))
     else:
         facts = [file_facts(p) for p in tqdm(abspaths, desc=f"manifest {dataset}", unit="img",
-                                             leave=False, mininterval=_MININTERVAL)]
+                                             leave=False, mininterval=MININTERVAL)]
     records = [
         {"dataset": dataset, "generator": r["generator"], "split": r["split"],
          "label": int(r["label"]), "path": _rel(a, base), **f, "abspath": a}

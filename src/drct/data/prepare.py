@@ -22,14 +22,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from drct.data.counts import Expected, compare_counts, describe_mismatch, parse_expected_counts
+from drct.data.counts import (
+    Expected,
+    compare_counts,
+    describe_mismatch,
+    parse_expected_counts,
+)
 from drct.data.extract import safe_extract
 from drct.data.layout import LayoutError, normalise
-from drct.data.local import check_pinned, is_folder_snapshot, link_snapshot, pinned_hashes
+from drct.data.local import (
+    check_pinned,
+    is_folder_snapshot,
+    link_snapshot,
+    pinned_hashes,
+)
 from drct.data.manifest import build_manifest, write_manifest
-from drct.paths import inside
 from drct.errors import DrctError
 from drct.io import write_csv
+from drct.paths import inside
 
 __all__ = ["CountMismatchError", "check_counts", "prepare_dataset"]
 

@@ -22,7 +22,6 @@ import logging
 import multiprocessing
 import os
 import struct
-import sys
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -32,8 +31,16 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from drct.data.manifest import read_manifest, write_manifest
+from drct.data.progress import MININTERVAL
 from drct.failures import raise_if_environment
-from drct.images import MAX_PIXELS, ImageReadError, decode, describe_unsupported, is_image_name, open_image
+from drct.images import (
+    MAX_PIXELS,
+    ImageReadError,
+    decode,
+    describe_unsupported,
+    is_image_name,
+    open_image,
+)
 from drct.io import sha256_file
 
 __all__ = ["EXPECTED_FORMATS", "REASONS", "check_image", "validate_manifest"]
@@ -41,7 +48,6 @@ __all__ = ["EXPECTED_FORMATS", "REASONS", "check_image", "validate_manifest"]
 log = logging.getLogger(__name__)
 
 # tqdm in a Snakemake log file (not a terminal): one line every 30 s, not ten per second
-_MININTERVAL = 1.0 if sys.stderr.isatty() else 30.0
 
 REASONS = (
     "missing", "unsupported_type", "zero_byte", "sha256_mismatch", "not_an_image", "decompression_bomb",
@@ -146,7 +152,7 @@ def validate_manifest(
     jobs = [(p if isinstance(p, str) else None, s if isinstance(s, str) else None,
              max_pixels, check_format) for p, s in zip(df["abspath"], df["sha256"])]
     bar = dict(total=len(jobs), desc=f"validate {Path(manifest).name}", unit="img", leave=False,
-               mininterval=_MININTERVAL)
+               mininterval=MININTERVAL)
     if workers > 1 and len(jobs) > 1:
         ctx = multiprocessing.get_context("spawn")  # no inherited locks/threads from the parent
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:

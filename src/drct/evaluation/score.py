@@ -1,7 +1,7 @@
 """Per-image scores: P(fake) for images, from one checkpoint; the one scoring loop of the project.
 
 :func:`score_images` is the only DataLoader + softmax loop: ``drct evaluate`` (:func:`score`, a
-manifest split), perturbed evaluation (:func:`predict_perturbed`) and ``drct predict``
+manifest split), perturbed evaluation (:func:`score_perturbed`) and ``drct predict``
 (:mod:`drct.predict`, a user's files) all call it, so a file gets the same score whichever way it
 is scored.
 
@@ -16,7 +16,7 @@ use too.
 
 Perturbed scoring (robustness study, format-bias control) goes through the same loop: a
 :class:`drct.evaluation.perturb.Perturbation` is applied to the decoded full image before the
-evaluation transform, as the authors' test hooks do. :func:`predict_perturbed` loads the model
+evaluation transform, as the authors' test hooks do. :func:`score_perturbed` loads the model
 once and scores every perturbation in turn, so a study costs one model load per run.
 
 Failures: an image that cannot be decoded is a failure of that image (:class:`ImageReadError`),
@@ -54,7 +54,7 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "Scored",
     "load_scorer",
-    "predict_perturbed",
+    "score_perturbed",
     "score",
     "score_images",
     "select_rows",
@@ -249,7 +249,7 @@ def score(
     return out
 
 
-def predict_perturbed(
+def score_perturbed(
     checkpoint: Path,
     manifest: Path,
     out_csv: Path,
@@ -268,7 +268,7 @@ def predict_perturbed(
     perturbation, in the given order, each group in manifest order.
     """
     if not perturbations:
-        raise ValueError("predict_perturbed needs at least one perturbation")
+        raise ValueError("score_perturbed needs at least one perturbation")
     ids = [p.id for p in perturbations]
     if len(set(ids)) != len(ids):
         raise ValueError(f"perturbations listed twice: {ids}")

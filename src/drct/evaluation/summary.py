@@ -18,7 +18,12 @@ import pandas as pd
 
 from drct.evaluation.bootstrap import BootstrapSettings, accuracy_intervals
 from drct.evaluation.curves import curve_tables
-from drct.evaluation.metrics import MEAN_KEYS, column_sets, predict_fake, protocol_metrics
+from drct.evaluation.metrics import (
+    MEAN_KEYS,
+    column_sets,
+    predict_fake,
+    protocol_metrics,
+)
 
 __all__ = ["PERTURBED_METRIC_COLUMNS", "protocol_summary", "perturbed_summary"]
 
@@ -71,7 +76,7 @@ def protocol_summary(
 def perturbed_summary(predictions: pd.DataFrame, protocol: Mapping[str, Any]) -> pd.DataFrame:
     """Metrics per perturbation and column, plus each perturbation's unweighted mean (``Avg``).
 
-    ``predictions``: the long file of :func:`drct.evaluation.score.predict_perturbed`. Rows keep
+    ``predictions``: the long file of :func:`drct.evaluation.score.score_perturbed`. Rows keep
     the file's perturbation order, columns the protocol's order.
     """
     missing = {"perturbation", "kind", "strength"} - set(predictions.columns)

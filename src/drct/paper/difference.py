@@ -13,7 +13,13 @@ from pathlib import Path
 import pandas as pd
 import seaborn as sns
 
-from drct.paper.style import method_colours, new_figure, row_label, save_figure, slant_x_labels
+from drct.paper.style import (
+    method_colours,
+    new_figure,
+    row_label,
+    save_figure,
+    slant_x_labels,
+)
 from drct.paper.tables import generator_columns
 
 __all__ = ["difference_figure"]

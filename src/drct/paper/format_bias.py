@@ -19,7 +19,11 @@ import pandas as pd
 import seaborn as sns
 
 from drct.paper.latex import escape, latex_table
-from drct.paper.robustness import load_perturbed, robustness_summary, write_study_outputs
+from drct.paper.robustness import (
+    load_perturbed,
+    robustness_summary,
+    write_study_outputs,
+)
 from drct.paper.rounding import format_cell
 from drct.paper.style import new_figure, save_figure, slant_x_labels
 

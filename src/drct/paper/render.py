@@ -24,11 +24,16 @@ from pathlib import Path
 import pandas as pd
 
 from drct.io import atomic_write_text, write_csv
-from drct.paper.compare import ci_envelopes, comparison_frame, comparison_markdown, printed_comparison
+from drct.paper.accuracy_bars import accuracy_figure
+from drct.paper.compare import (
+    ci_envelopes,
+    comparison_frame,
+    comparison_markdown,
+    printed_comparison,
+)
 from drct.paper.curve_plots import curve_figure
 from drct.paper.detail import detail_frame, detail_markdown
 from drct.paper.difference import difference_figure
-from drct.paper.accuracy_bars import accuracy_figure
 from drct.paper.heatmap import accuracy_heatmap
 from drct.paper.latex import escape, latex_table, latex_tabular
 from drct.paper.style import row_label

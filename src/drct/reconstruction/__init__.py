@@ -11,7 +11,11 @@ from drct.reconstruction.settings import ReconstructionSettings
 
 if TYPE_CHECKING:
     from drct.reconstruction.build_demo_model import build_demo_pipeline
-    from drct.reconstruction.pipeline import load_pipeline, model_provenance, reconstruct_image
+    from drct.reconstruction.pipeline import (
+        load_pipeline,
+        model_provenance,
+        reconstruct_image,
+    )
     from drct.reconstruction.reconstruct_shard import reconstruct_manifest
 
 __all__ = [

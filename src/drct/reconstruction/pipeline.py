@@ -18,16 +18,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from drct.failures import EnvironmentFailure, raise_if_environment
-from drct.reconstruction.preprocess import centre_crop_box, centre_crop_max_side, pad_bottom_right, round_up, to_rgb
 from drct.device import resolve_device
+from drct.failures import EnvironmentFailure, raise_if_environment
+from drct.reconstruction.preprocess import (
+    centre_crop_box,
+    centre_crop_max_side,
+    pad_bottom_right,
+    round_up,
+    to_rgb,
+)
 from drct.reconstruction.settings import ReconstructionSettings, resolve_dtype
 
 logger = logging.getLogger(__name__)

@@ -44,7 +44,12 @@ from drct.data.manifest import read_manifest
 from drct.failures import raise_if_environment, writing
 from drct.io import atomic_write_bytes, leftover_temporaries, write_csv, write_json
 from drct.provenance import environment
-from drct.reconstruction.pipeline import load_pipeline, model_provenance, padded_size, reconstruct_batch
+from drct.reconstruction.pipeline import (
+    load_pipeline,
+    model_provenance,
+    padded_size,
+    reconstruct_batch,
+)
 from drct.reconstruction.settings import ReconstructionSettings, runtime_info
 
 logger = logging.getLogger(__name__)

@@ -67,7 +67,6 @@ from drct.training.distributed import (
     per_rank_batch,
     shutdown,
 )
-from drct.training.distributed import resolve_device as resolve_device
 from drct.training.features import HeadOnly, compute_features, use_feature_cache
 from drct.training.loss import DRCTLoss
 from drct.training.model import build_model
