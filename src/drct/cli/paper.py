@@ -34,10 +34,10 @@ def tables(args: argparse.Namespace) -> None:
 
 
 def _study(render, args: argparse.Namespace) -> None:
-    from drct.evaluation.perturb import parse_perturbation
+    from drct.planning.perturbations import parse_spec, spec_id
 
     spec = args.spec
-    only = [parse_perturbation(p).id for p in args.only] if args.only else None
+    only = [spec_id(*parse_spec(p)) for p in args.only] if args.only else None
     paths = render(
         [Path(p) for p in args.perturbed], [Path(p) for p in args.metrics], spec["runs"],
         Path(args.out_dir), spec["title"], spec["demo"], only=only,
