@@ -40,8 +40,6 @@ EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"
 DATA = "results/data"
 DOWNLOADS = "results/downloads"
-# the data pins ship with the workflow: relative to its own folder, wherever Snakemake runs
-LOCK_FILE = os.path.relpath(os.path.join(workflow.basedir, "data", "data.lock.json"))
 RUNS = {run.id: run for run in iter_runs(config)}
 JOBS = active_jobs(config)
 # released checkpoints (training.checkpoints: released): nothing is trained, so only the
@@ -93,6 +91,10 @@ def download_source(name):
     if base.startswith("file:") and not os.path.isabs(base[len("file:") :]):
         # a relative local folder (the demo's archive) lies in the workflow's folder, like every shipped file
         source["base_url"] = "file:" + workflow_file(base[len("file:") :])
+    if source.get("listing"):
+        source["listing"] = workflow_file(
+            source["listing"]
+        )  # the hub listing is a pin, like the lock
     return source
 
 
@@ -112,13 +114,19 @@ def dataset_config(name):
 
 
 def workflow_file(path):
-    """A file shipped with the workflow (expected counts, data lock): relative to the workflow's
-    own folder, so `snakemake -s <clone>/Snakefile --directory <elsewhere>` finds it."""
-    return (
-        path
-        if os.path.isabs(path)
-        else os.path.relpath(os.path.join(workflow.basedir, path))
-    )
+    """A relative path from the config, found from any working directory: as given where it exists
+    (a user's own file, relative to the working directory), else in the workflow's own folder where
+    it exists there (the files shipped with it: demo archive, expected counts, data lock), else as
+    given (a file a job will create), so `snakemake -s <clone>/Snakefile --directory <elsewhere>` works.
+    """
+    shipped = os.path.join(workflow.basedir, path)
+    if os.path.isabs(path) or os.path.exists(path) or not os.path.exists(shipped):
+        return path
+    return os.path.relpath(shipped)
+
+
+# the data pins ship with the workflow (download.lock): found from any working directory
+LOCK_FILE = workflow_file(config["download"]["lock"])
 
 
 def expected_counts_file(name):

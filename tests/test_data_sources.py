@@ -66,7 +66,7 @@ def test_urls_are_host_plus_explicit_dataset_path():
     assert resolve_url({"base_url": "file:data/genimage"}, "BigGAN dir/x.zip") == \
         "file:data/genimage/BigGAN%20dir/x.zip"
     assert Source.from_config(ms).listing == default_listing_path("BokingChen/DRCT-2M") == \
-        "workflow/listings/BokingChen__DRCT-2M@master.json"
+        "data/listings/BokingChen__DRCT-2M@master.json"
     for bad in ("../x.zip", "/abs.zip", ""):
         with pytest.raises(ValueError):
             resolve_url(ms, bad)
@@ -213,7 +213,7 @@ def test_drct2m_with_coco_through_the_cli(server, tmp_path, monkeypatch):
     for split, data in coco.items():
         server.state.files[f"/zips/{split}.zip"] = data
     sources = {"coco": {"base_url": server.base},
-               "modelscope": _modelscope(server, tmp_path, listing="workflow/listings/drct2m.json")}
+               "modelscope": _modelscope(server, tmp_path, listing="data/listings/drct2m.json")}
     downloads = [("coco-train2017", "coco", "zips/train2017.zip", coco["train2017"]),
                  ("coco-val2017", "coco", "zips/val2017.zip", coco["val2017"]),
                  ("stable-diffusion-v1-4", "modelscope", "images/stable-diffusion-v1-4.zip", None)]
@@ -227,7 +227,7 @@ def test_drct2m_with_coco_through_the_cli(server, tmp_path, monkeypatch):
         assert drct_main(args) == 0
         archives.append(out)
     assert sorted(load_lock(Path("data/data.lock.json"))) == sorted(d[0] for d in downloads)
-    assert Path("workflow/listings/drct2m.json").is_file()
+    assert Path("data/listings/drct2m.json").is_file()
 
     counts = tmp_path / "counts.yaml"
     counts.write_text(
@@ -238,7 +238,7 @@ def test_drct2m_with_coco_through_the_cli(server, tmp_path, monkeypatch):
             "archives": [{"download": d[0]} for d in downloads],
             "generators": [{"name": "stable-diffusion-v1-4", "folder": "stable-diffusion-v1-4"}]}
     assert drct_main(["prepare", "--spec", json.dumps(spec), "--archives", *archives,
-                      "--out-dir", "results/data/drct2m"]) == 0
+                      "--expected-counts", str(counts), "--out-dir", "results/data/drct2m"]) == 0
     df = read_manifest(Path("results/data/drct2m/manifest.csv"))
     assert sorted(zip(df["generator"], df["split"], df["label"])) == sorted(
         [("real", "train", 0)] * 3 + [("real", "test", 0)] * 2
@@ -266,8 +266,9 @@ def test_coco_md5_mismatch_through_the_cli(server, tmp_path, monkeypatch):
     args = ["acquire", "--source", json.dumps({"base_url": server.base}), "--path", "zips/val2017.zip",
             "--out", "dl/val2017.zip", "--key", "coco-val2017", "--lock", "lock.json",
             "--md5", "442b8da7639aecaf257c1dceb8ba8c80"]
+    assert drct_main(args) == 1  # one line on stderr, no traceback (drct --debug raises)
     with pytest.raises(ChecksumError, match="md5 mismatch"):
-        drct_main(args)
+        drct_main(["--debug", *args])
     assert Path("dl/val2017.zip.bad").is_file() and not Path("lock.json").exists()
 
 
@@ -372,7 +373,7 @@ def test_download_target_of_the_workflow_against_loopback_hosts(server, tmp_path
     config = yaml.safe_load((root / "config.yaml").read_text())
     config["sources"] = {
         "modelscope": {"type": "modelscope", "base_url": server.base, "dataset": "BokingChen/DRCT-2M",
-                       "listing": "workflow/listings/drct2m.json"},
+                       "listing": "drct2m-listing.json"},
         "coco": {"base_url": server.base},
         "genimage": {"base_url": "file:GenImage"},
     }
@@ -390,6 +391,7 @@ def test_download_target_of_the_workflow_against_loopback_hosts(server, tmp_path
               generators=[{"name": s, "folder": f"{s}/inner"} for s in subsets])
     shutil.copytree(tmp_path / "GenImage", tmp_path / "work" / "GenImage")
     work = tmp_path / "work"
+    config["download"] = {"lock": str(work / "data.lock.json")}  # this test's own pins, not the workflow's
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     (work / "counts-drct2m.yaml").write_text(yaml.safe_dump({
         "format": "drct-expected-counts/1", "dataset": "demo-drct2m",
@@ -404,9 +406,9 @@ def test_download_target_of_the_workflow_against_loopback_hosts(server, tmp_path
     logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((work / "logs").rglob("*.log")))
     assert result.returncode == 0, result.stderr[-4000:] + logs
 
-    lock = load_lock(work / "workflow" / "data.lock.json")
+    lock = load_lock(work / "data.lock.json")
     assert sorted(lock) == sorted(d["name"] for d in config["downloads"])
-    assert sorted(load_listing(work / "workflow" / "listings" / "drct2m.json").files) == sorted(
+    assert sorted(load_listing(work / "drct2m-listing.json").files) == sorted(
         [f"images/{g}.zip" for g in drct_gens] + ["images/unrelated.zip"])
     fetched = sorted(r["path"] for r in server.state.requests if r["path"].startswith(("/zips", "/datasets")))
     assert fetched == sorted(["/zips/train2017.zip", "/zips/val2017.zip",

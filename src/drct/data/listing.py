@@ -11,7 +11,7 @@ archive of a ``type: modelscope`` source is looked up in the dataset's file list
   ``GET <base>/api/v1/datasets/<id>/repo/tree?Revision=..&Root=/&Recursive=True&PageNumber=..
   &PageSize=..`` page by page; answers are ``{"Code": 200, "Data": {"Files": [{"Path", "Type",
   "Size", "Sha256", ...}]}}``), with plain ``requests`` so a mirror or a test server can stand in;
-* it is written to the source's ``listing`` file (``workflow/listings/...json``) the first time
+* it is written to the source's ``listing`` file (``data/listings/...json``) the first time
   and read from there afterwards, so the names a run used are committed next to the lock file;
 * a name that is not listed is an error that names the closest listed names and the files in
   the same folder, never a guess; sizes and sha256 the hub publishes become the expected values.

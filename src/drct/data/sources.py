@@ -62,8 +62,8 @@ class Source:
 
 
 def default_listing_path(dataset: str, revision: str = "master") -> str:
-    """``workflow/listings/<namespace>__<name>@<revision>.json``: committed beside the lock file."""
-    return f"workflow/listings/{dataset.replace('/', '__')}@{revision}.json"
+    """``data/listings/<namespace>__<name>@<revision>.json``: committed beside the lock file."""
+    return f"data/listings/{dataset.replace('/', '__')}@{revision}.json"
 
 
 def _check_path(path: str) -> str:
