@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from data_server import serve
+from helpers.data_server import serve
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

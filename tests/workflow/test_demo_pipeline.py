@@ -1,0 +1,128 @@
+"""The whole demo DAG, from download to tables, in a scratch copy of the project; then nothing to do.
+
+This is the test a researcher's first `make demo` stands on. It takes a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    workdir = tmp_path_factory.mktemp("demo")
+    shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
+    shutil.copytree(ROOT / "data" / "demo", workdir / "data" / "demo")
+    started = time.monotonic()
+    result = _snakemake(workdir, "--cores", "2")
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
+        pytest.fail(f"demo DAG failed:\n{result.stderr[-6000:]}\n{logs}")
+    return workdir, elapsed
+
+
+@pytest.mark.slow
+def test_demo_dag_runs_end_to_end(demo_run: tuple[Path, float]) -> None:
+    workdir, elapsed = demo_run
+    print(f"demo DAG: {elapsed:.0f} s")
+    out = workdir / "results" / "demo"
+    for protocol in ("intra", "cross"):
+        table = (out / "paper" / protocol / "table.md").read_text()
+        assert "ours (demo)" in table
+        assert "DRCT/Conv-B" in table and "DRCT/UnivFD" in table
+        with Image.open(out / "paper" / protocol / "table_accuracy.png") as figure:
+            assert figure.width > 400 and figure.height > 200
+    metrics = json.loads(next((out / "eval" / "intra").glob("drct-convb-*/metrics.json")).read_text())
+    assert set(metrics["generators"]) >= {"demo-sd-dr"}
+    predictions = pd.read_csv(next((out / "eval" / "intra").glob("drct-convb-*/predictions.csv")))
+    assert predictions["score"].between(0, 1).all()
+    assert set(predictions["label"]) == {0, 1}
+
+
+@pytest.mark.slow
+def test_paper_outputs_studies_and_report(demo_run: tuple[Path, float]) -> None:
+    """Every table and figure of issue 6, the robustness and format-control rules, the HTML report."""
+    workdir, _ = demo_run
+    paper = workdir / "results" / "demo" / "paper"
+    for protocol in ("intra", "cross"):
+        for name in ("table.tex", "comparison.md", "comparison.csv", "metrics.md", "heatmap.png", "difference.png",
+                     "roc.png", "pr.png", "heatmap.pdf"):
+            assert (paper / protocol / name).stat().st_size > 0, (protocol, name)
+        assert "not like for like" in (paper / protocol / "comparison.md").read_text()  # demo columns differ
+        roc = pd.read_csv(next((workdir / "results" / "demo" / "eval" / protocol).glob("*/roc.csv")))
+        assert list(roc.columns) == ["generator", "fpr", "tpr", "threshold"]
+    metrics = json.loads(next((workdir / "results" / "demo" / "eval" / "intra").glob("*/metrics.json")).read_text())
+    assert metrics["bootstrap"] == {"replicates": 1000, "level": 0.95, "seed": 0}
+    low, high = metrics["mean"]["acc_ci"]
+    assert low <= metrics["mean"]["acc"] <= high and "oracle_acc" in metrics["mean"]
+    robustness = (paper / "intra" / "robustness.md").read_text()
+    assert "## JPEG quality" in robustness and "| Method | DR | clean | 60 | 95 |" in robustness
+    fmt = pd.read_csv(paper / "intra" / "format_bias.csv", dtype=str, keep_default_na=False)
+    assert (fmt["all PNG: ACC change"] == "0.00").all()  # lossless: the raw scores again
+    with Image.open(paper / "samples" / "sdv1.png") as grid:
+        assert grid.width > 600
+    result = _snakemake(workdir, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (workdir / "report.html").read_text(errors="replace")
+    for caption in ("oracle-threshold accuracy", "Format-bias control", "framework figure"):
+        assert caption in html, caption
+
+
+@pytest.mark.slow
+def test_paper_rules_need_only_evaluation_outputs(demo_run: tuple[Path, float]) -> None:
+    """Forcing every paper rule schedules nothing upstream: their inputs are all evaluation outputs."""
+    workdir, _ = demo_run
+    paper_rules = ["tables", "robustness", "format_bias", "sample_grid"]
+    result = _snakemake(workdir, "-n", "--quiet", "rules", "--forcerun", *paper_rules)
+    assert result.returncode == 0, result.stderr
+    scheduled = set()
+    for line in result.stdout[result.stdout.index("Job stats:"):].splitlines()[3:]:
+        if not line.strip():
+            break
+        scheduled.add(line.split()[0])
+    scheduled.discard("total")
+    assert scheduled <= {*paper_rules, "all"}, scheduled
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(demo_run: tuple[Path, float]) -> None:
+    workdir, _ = demo_run
+    result = _snakemake(workdir, "-n", "--cores", "2")
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_reconstructions_are_listed_and_real(demo_run: tuple[Path, float]) -> None:
+    workdir, _ = demo_run
+    manifests = sorted((workdir / "results" / "demo" / "reconstruction").rglob("*/manifest.csv"))
+    assert len(manifests) == 3
+    for manifest in manifests:
+        frame = pd.read_csv(manifest)
+        assert len(frame) > 0
+        assert (frame["status"] == "ok").all(), frame[frame["status"] != "ok"]
+        first = manifest.parent / frame["path"].iloc[0]
+        with Image.open(first) as image:
+            assert image.format == "PNG"

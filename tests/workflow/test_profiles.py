@@ -1,0 +1,115 @@
+"""Cluster execution: every rule states its resources, the Slurm and local multi-GPU profiles, containers, GPU locks."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from drct import device as gpu_slots
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+GPU_RULES = {"reconstruct_shard", "train_run", "predict", "predict_perturbed"}
+
+
+def _rule_blocks() -> dict[str, str]:
+    """``{rule name: its text}`` for every rule of rules/*.smk that runs a command."""
+    blocks: dict[str, str] = {}
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        text = path.read_text()
+        for match in re.finditer(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", text, re.S | re.M):
+            if "    shell:" in match.group(2):
+                blocks[match.group(1)] = match.group(2)
+    return blocks
+
+
+def test_every_rule_states_threads_memory_and_runtime() -> None:
+    blocks = _rule_blocks()
+    assert {"fetch_archive", "train_run", "predict", "import_released", "fetch_weights"} <= set(blocks)
+    missing = {
+        name: [k for k in ("threads:", "mem_mb=", "runtime=") if k not in block]
+        for name, block in blocks.items()
+    }
+    assert not {n: m for n, m in missing.items() if m}, "rules without threads/mem_mb/runtime"
+    for name in GPU_RULES:
+        assert "gpu=" in blocks[name], name
+
+
+def _dry_run(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    config_file = workdir / "config.yaml"
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config_file.write_text(yaml.safe_dump({**base, **(config or {})}, sort_keys=False))
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )
+
+
+def _job(output: str, rule: str) -> str:
+    """The dry-run block of the first job of ``rule``."""
+    start = output.index(f"rule {rule}:")
+    return output[start : output.find("\n\n", start)]
+
+
+def test_slurm_profile_submits_gpu_rules_with_their_resources(tmp_path: Path) -> None:
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    result = _dry_run(tmp_path, "--workflow-profile", str(ROOT / "workflow" / "profiles" / "slurm"), "--cores", "64")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "workflow specific profile" in result.stdout + result.stderr
+    train = _job(result.stdout, "train_run")
+    assert "mem_mb=128000" in train and "runtime=2880" in train and "gpu=1" in train
+    assert "--threads 16" in train
+    shard = _job(result.stdout, "reconstruct_shard")
+    assert "gpu=1" in shard and "mem_mb=32000" in shard and "runtime=720" in shard
+    metrics = _job(result.stdout, "metrics")
+    assert "gpu" not in metrics.split("resources:")[1].split("\n")[0] and "mem_mb=4000" in metrics
+
+
+def test_local_gpu_profile_and_ddp_training(tmp_path: Path) -> None:
+    config = {"training": {**yaml.safe_load((ROOT / "config.yaml").read_text())["training"], "gpus_per_run": 2}}
+    result = _dry_run(tmp_path, "--workflow-profile", str(ROOT / "workflow" / "profiles" / "local-gpu"),
+                      "--resources", "gpu=4", "--cores", "16", config=config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    train = _job(result.stdout, "train_run")
+    assert "gpu=2" in train and "--nproc-per-node 2" in train and "--threads 8" in train
+
+
+def test_container_option_puts_every_rule_in_the_image(tmp_path: Path) -> None:
+    """With `container:` set, --sdm apptainer needs apptainer for every job; without it, nothing changes."""
+    if shutil.which("apptainer") or shutil.which("singularity"):
+        pytest.skip("apptainer is installed here: the missing-binary check below cannot be made")
+    plain = _dry_run(tmp_path, "--sdm", "apptainer", "--quiet")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    boxed = _dry_run(tmp_path, "--sdm", "apptainer", "--quiet", config={"container": "docker://example.org/drct:1"})
+    assert boxed.returncode != 0
+    assert "apptainer or singularity command has to be available" in boxed.stdout + boxed.stderr
+
+
+def test_gpu_locks_give_concurrent_jobs_different_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(gpu_slots, "_held", [])
+    assert gpu_slots.claim_gpus(1, lock_dir=str(tmp_path), total=3) == [0]
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    # another process (another Snakemake job) gets the next free GPUs while this one holds GPU 0
+    code = (
+        "import os; os.environ.pop('CUDA_VISIBLE_DEVICES', None); from drct import device as gpu_slots; "
+        f"print(gpu_slots.claim_gpus(2, lock_dir={str(tmp_path)!r}, total=3), os.environ['CUDA_VISIBLE_DEVICES'])"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.split() == ["[1,", "2]", "1,2"]
+    # already pinned (Slurm, torchrun workers) or no lock folder: nothing is done
+    assert gpu_slots.claim_gpus(1, lock_dir=str(tmp_path), total=3) is None
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert gpu_slots.claim_gpus(1, lock_dir="", total=3) is None
+    with pytest.raises(RuntimeError, match="needs 4 GPUs"):
+        gpu_slots.claim_gpus(4, lock_dir=str(tmp_path), total=3)
+    for fd in gpu_slots._held:
+        os.close(fd)

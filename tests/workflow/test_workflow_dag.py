@@ -1,0 +1,234 @@
+"""Every preset's full DAG builds with no data present, with the job counts worked out by hand."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def job_counts(*args: str, directory: Path = ROOT) -> dict[str, int]:
+    """Run a dry run and parse Snakemake's 'Job stats' table into {rule: count}."""
+    result = subprocess.run(
+        [SNAKEMAKE, "-n", "--quiet", "rules", *args],
+        cwd=directory,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    start = lines.index("Job stats:") + 3
+    counts: dict[str, int] = {}
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        rule, count = line.split()
+        counts[rule] = int(count)
+    return counts
+
+
+# The demo: 1 archive, 2 datasets (each: prepare, validate, data_report = test manifest + format
+#   report); 3 reconstruction jobs (real train, FLUX train, real test) x 2 shards;
+#   runs = (drct + baseline) x 2 backbones = 4, each scored under 2 protocols.
+DEMO = {
+    "build_demo_model": 1, "acquire": 1, "prepare": 2, "validate": 2,
+    "data_report": 2, "combine": 2, "reconstruct_shard": 6, "merge_reconstructions": 3,
+    "train_run": 4, "score": 8, "metrics": 8, "tables": 2, "all": 1, "total": 42,
+}
+# Paper outputs (issue 6), by hand from config.yaml: robustness and the format control both on
+#   [intra], scored together in one job per run -> 4 score_perturbed, 4 perturbed_metrics, one
+#   robustness and one format_bias report; the one train set (sdv1) has real_rec and fake_rec ->
+#   1 samples, 1 sample_grid. 42 + 4 + 4 + 1 + 1 + 1 + 1 = 54.
+DEMO = {
+    **DEMO, "score_perturbed": 4, "perturbed_metrics": 4, "robustness": 1, "format_bias": 1,
+    "samples": 1, "sample_grid": 1, "total": 54,
+}
+# Worked out from the presets, not from the code under test:
+# drct2m_intra: 2 COCO + 16 subsets + 2 fake_rec archives = 20 fetches (pretrained.zip is optional);
+#   one dataset: 1 prepare, 1 validate, 1 data_report (never one job per image);
+#   runs = (sdv1: drct + baseline, sdv2: drct) x 2 backbones x 1 seed = 6; one protocol.
+DRCT2M_INTRA = {
+    "acquire": 20, "prepare": 1, "validate": 1, "data_report": 1,
+    "combine": 1, "train_run": 6, "score": 6, "metrics": 6, "tables": 1, "all": 1,
+    "total": 44,
+}
+# + robustness [intra] and format control [intra], one perturbed job per run: 6 score_perturbed,
+#   6 perturbed_metrics, 1 robustness, 1 format_bias; train sets sdv1 and sdv2 both have real_rec
+#   and fake_rec -> 2 samples, 2 sample grids. 44 + 6 + 6 + 1 + 1 + 2 + 2 = 62.
+DRCT2M_INTRA = {
+    **DRCT2M_INTRA, "score_perturbed": 6, "perturbed_metrics": 6, "robustness": 1,
+    "format_bias": 1, "samples": 2, "sample_grid": 2, "total": 62,
+}
+# genimage_intra: 8 subset archives; 2 reconstruction jobs x 64 shards; runs = 2 methods x 2 backbones.
+GENIMAGE_INTRA = {
+    "acquire": 8, "prepare": 1, "validate": 1, "data_report": 1,
+    "reconstruct_shard": 128, "merge_reconstructions": 2, "combine": 1, "train_run": 4,
+    "score": 4, "metrics": 4, "tables": 1, "all": 1, "total": 156,
+}
+# + robustness and format control on [intra], one perturbed job per run (4) -> 4 + 4 jobs, 2
+#   reports; one train set with reconstructions -> 1 samples, 1 grid. 156 + 4 + 4 + 1 + 1 + 1 + 1 = 168.
+GENIMAGE_INTRA = {
+    **GENIMAGE_INTRA, "score_perturbed": 4, "perturbed_metrics": 4, "robustness": 1,
+    "format_bias": 1, "samples": 1, "sample_grid": 1, "total": 168,
+}
+# drct2m_to_genimage: 20 + 8 archives, 2 datasets (each: prepare, validate, data_report);
+#   the 6 DRCT-2M runs scored under intra and cross.
+DRCT2M_TO_GENIMAGE = {
+    "acquire": 28, "prepare": 2, "validate": 2, "data_report": 2,
+    "combine": 2, "train_run": 6, "score": 12, "metrics": 12, "tables": 2, "all": 1,
+    "total": 69,
+}
+# + robustness on [intra] and format control on [intra, cross]: one perturbed job per protocol and
+#   run -> 6 + 6 = 12 score_perturbed, 12 perturbed_metrics, 1 robustness, 2 format_bias;
+#   sdv1, sdv2 -> 2 samples, 2 grids. 69 + 12 + 12 + 1 + 2 + 2 + 2 = 100.
+DRCT2M_TO_GENIMAGE = {
+    **DRCT2M_TO_GENIMAGE, "score_perturbed": 12, "perturbed_metrics": 12, "robustness": 1,
+    "format_bias": 2, "samples": 2, "sample_grid": 2, "total": 100,
+}
+# drct2m_intra with recompute: 7 jobs (sdv1 real train/test + sd1.4 fake-rec, sdv2 the same, sdxl real test)
+# x 64 shards = 448 shards, 7 merges; everything else as published.
+DRCT2M_INTRA_RECOMPUTE = {
+    **DRCT2M_INTRA, "reconstruct_shard": 448, "merge_reconstructions": 7, "total": 62 + 448 + 7,
+}
+
+
+# DVC views (issue 5, rules/dvc.smk, part of `all`): one `dvc_views` job per experiment writes each
+#   run's metrics and per-generator accuracy where DVC reads them, whatever the number of runs:
+#   +1 job in the demo and in every preset.
+for _expected in (DEMO, DRCT2M_INTRA, GENIMAGE_INTRA, DRCT2M_TO_GENIMAGE, DRCT2M_INTRA_RECOMPUTE):
+    _expected["dvc_views"] = 1
+    _expected["total"] += 1
+
+# eval_released (issue 7, released checkpoints, nothing trained), by hand from the preset:
+#   fetches: COCO val2017 + 16 DRCT-2M subsets + pretrained.zip + 8 GenImage subsets = 26;
+#   2 datasets (drct2m-test, genimage): prepare, validate, data_report, combine each;
+#   runs = 3 train sets (sdv1, sdv2, genimage-sdv14; drct only) x 2 backbones = 6 import_released;
+#   predictions: intra 4 (sdv1, sdv2) + cross 4 (sdv1, sdv2) + genimage_intra 2 = 10, metrics 10;
+#   3 tables; no reconstruction (the GenImage jobs are training-only, left out), no studies or samples;
+#   26 + 8 + 6 + 10 + 10 + 3 + dvc_views 1 + all 1 = 65.
+EVAL_RELEASED = {
+    "acquire": 26, "prepare": 2, "validate": 2, "data_report": 2, "combine": 2,
+    "import_released": 6, "score": 10, "metrics": 10, "tables": 3, "dvc_views": 1, "all": 1, "total": 65,
+}
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ("drct2m_intra", DRCT2M_INTRA),
+        ("genimage_intra", GENIMAGE_INTRA),
+        ("drct2m_to_genimage", DRCT2M_TO_GENIMAGE),
+        ("eval_released", EVAL_RELEASED),
+    ],
+)
+def test_preset_dag_job_counts(preset: str, expected: dict[str, int]) -> None:
+    assert job_counts("--configfile", f"presets/{preset}.yaml") == expected
+
+
+def test_demo_dag_job_counts(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    assert job_counts("--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)) == DEMO
+
+
+def test_recompute_mode_adds_the_reconstruction_shards(tmp_path: Path) -> None:
+    preset = yaml.safe_load((ROOT / "presets" / "drct2m_intra.yaml").read_text())
+    preset["reconstruction"]["mode"] = "recompute"
+    path = tmp_path / "recompute.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    assert job_counts("--configfile", str(path)) == DRCT2M_INTRA_RECOMPUTE
+
+
+def test_presets_write_under_their_own_experiment_folder() -> None:
+    experiments = [yaml.safe_load(p.read_text())["experiment"] for p in sorted((ROOT / "presets").glob("*.yaml"))]
+    experiments.append(yaml.safe_load((ROOT / "config.yaml").read_text())["experiment"])
+    assert len(set(experiments)) == len(experiments)
+
+
+def test_a_preset_does_not_inherit_demo_keys(tmp_path: Path) -> None:
+    """A preset replaces config.yaml: a demo-only setting must not leak into a paper run.
+
+    Snakemake merges --configfile over the workflow's configfile recursively, so a key that only
+    the demo sets (here a marker in training.settings) would otherwise reach the paper's jobs.
+    """
+    demo = yaml.safe_load((ROOT / "config.yaml").read_text())
+    demo["training"]["settings"]["max_steps_per_epoch"] = 7
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(demo))
+    result = subprocess.run(
+        [SNAKEMAKE, "-n", "-p", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(ROOT / "presets" / "drct2m_intra.yaml")],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "drct train" in result.stdout
+    assert "max_steps_per_epoch" not in result.stdout
+    assert "convnext_base.fb_in22k" in result.stdout
+
+
+def test_snakemake_lint_is_clean() -> None:
+    result = subprocess.run([SNAKEMAKE, "--lint"], cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefiles_are_formatted() -> None:
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    if snakefmt is None:
+        pytest.skip("snakefmt is not installed (it comes with the test extra)")
+    result = subprocess.run([snakefmt, "--check", "Snakefile", "rules"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Published-reconstruction check (issue 7, rules/published_check.smk; not part of `all`, so the counts
+#   above are unchanged): drct2m_intra's `published_check` needs the drct2m dataset's valid manifest
+#   (20 fetches, prepare, validate), then one sample, one reconstruction (GPU) and one comparison job.
+PUBLISHED_CHECK = {
+    "acquire": 20, "prepare": 1, "validate": 1, "published_check_sample": 1,
+    "published_check_reconstruct": 1, "published_check_compare": 1, "published_check": 1, "total": 26,
+}
+
+
+def test_published_check_dag_job_counts() -> None:
+    # `--configfile=`: the option takes several files, and the target must not be read as one
+    assert job_counts("--configfile=presets/drct2m_intra.yaml", "published_check") == PUBLISHED_CHECK
+
+
+def test_published_check_without_its_config_block_says_how_to_turn_it_on(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    listed = subprocess.run(
+        [SNAKEMAKE, "--list-rules", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "reconstruct_shard" in listed.stdout and "published_check_reconstruct" not in listed.stdout
+    asked = subprocess.run(
+        [SNAKEMAKE, "-n", "published_check", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    )
+    assert asked.returncode != 0
+    assert "published-reconstruction check is not configured" in asked.stdout + asked.stderr
+
+
+def test_snakemake_lint_is_clean_with_the_published_check() -> None:
+    """The default lint reads the demo config, which has no published check: lint a preset that has one."""
+    result = subprocess.run(
+        [SNAKEMAKE, "--lint", "--configfile", "presets/drct2m_intra.yaml"], cwd=ROOT, env=_env(),
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "published_check" in (ROOT / "Snakefile").read_text()
