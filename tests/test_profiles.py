@@ -16,7 +16,7 @@ from drct import device as gpu_slots
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PRESET = ROOT / "presets" / "drct2m_intra.yaml"
+PRESET = ROOT / "presets" / "genimage_intra.yaml"  # trains and recomputes reconstructions
 
 
 def _rule_blocks() -> dict[str, str]:
@@ -101,18 +101,23 @@ def test_slurm_profile_asks_a_small_node_for_what_the_demo_needs(tmp_path: Path)
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
     result = _dry_run(tmp_path, "--workflow-profile", str(SLURM_PROFILE), "--cores", "64", "--max-threads", "2")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    blocks = [b for b in result.stdout.split("\n\n") if b.lstrip().startswith("rule ") and "resources:" in b]
-    assert len(blocks) > 40
-    for block in blocks:
+    jobs = [job for job in re.findall(r"^rule (\w+):\n(.*?)(?:\n\n|\Z)", result.stdout, re.S | re.M) if job[0] != "all"]
+    assert len(jobs) > 40
+    for rule, block in jobs:
         resources = dict(item.split("=", 1) for item in _resources(block).strip().split(", ") if "=" in item)
-        assert "gpu" not in resources, block[:200]
-        assert int(resources["mem_mb"]) <= 4000, block[:200]
-    shard = _job(result.stdout, "reconstruct_shard")
-    assert "threads: 2" in shard or "--threads" not in shard
+        assert "gpu" not in resources and "mem_mb" in resources, (rule, resources)
+        assert int(resources["mem_mb"]) <= 4000, (rule, resources)
+        threads = re.search(r"^    threads: (\d+)$", block, re.M)
+        assert int(threads.group(1) if threads else 1) <= 2, (rule, block)
+    assert re.search(r"^    threads: 2$", _job(result.stdout, "reconstruct_shard"), re.M)
 
 
 def test_local_gpu_profile_and_ddp_training(tmp_path: Path) -> None:
-    config = {"training": {**yaml.safe_load((ROOT / "config.yaml").read_text())["training"], "gpus_per_run": 2}}
+    """Two GPUs per training run: the demo's resources.train_run.gpu 0 (CPU) becomes null, which
+    means training.gpus_per_run GPUs."""
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    resources = {**base["resources"], "train_run": {**base["resources"]["train_run"], "gpu": None}}
+    config = {"training": {**base["training"], "gpus_per_run": 2}, "resources": resources}
     result = _dry_run(tmp_path, "--workflow-profile", str(ROOT / "workflow" / "profiles" / "local-gpu"),
                       "--resources", "gpu=4", "--cores", "16", config=config)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
