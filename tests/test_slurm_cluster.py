@@ -109,11 +109,14 @@ def test_demo_dag_through_slurm_matches_the_local_run(slurm_cluster: Path, tmp_p
         SLURM_CONF=str(run_dir / "slurm.conf"),
     )
     local, cluster = _workdir(tmp_path / "local"), _workdir(tmp_path / "slurm")
+    # the node has this many CPUs (cluster.sh: nproc); both runs cap every job's threads at it, so
+    # each job runs with the same threads in both
+    cpus = str(len(os.sched_getaffinity(0)))
     started = time.monotonic()
     # the reference runs beside the cluster run: Slurm jobs wait on status checks, the local run
     # fills those gaps
     reference = subprocess.Popen(
-        _snakemake_command(local, "--cores", "2"), cwd=local, env=env,
+        _snakemake_command(local, "--cores", cpus), cwd=local, env=env,
         stdout=subprocess.DEVNULL, stderr=(local / "snakemake.log").open("w"),
     )
     try:
@@ -124,7 +127,7 @@ def test_demo_dag_through_slurm_matches_the_local_run(slurm_cluster: Path, tmp_p
                 "--workflow-profile", str(ROOT / "workflow" / "profiles" / "slurm"),
                 # the demo's reconstruction asks for 4 threads; a job asking for more CPUs than the
                 # node has would stay pending forever
-                "--max-threads", str(len(os.sched_getaffinity(0))),
+                "--max-threads", cpus,
                 # a failure here is a bug, not a pre-emption: no retries; and quick status checks
                 # (the plugin's default waits 40 s before the first one)
                 "--retries", "0",
