@@ -9,7 +9,8 @@ every submitted job finished with exit status 0, so nothing ran outside the sche
 
 Needs root (the daemons run as root) and a Debian-like system; skipped with the reason otherwise.
 Set DRCT_REQUIRE_SLURM=1 to make an unavailable cluster a failure instead (CI on a machine that
-has it). About 10 minutes on 2 cores.
+has it). Takes about as long as the local demo plus Slurm's status-check delays (the plugin
+checks job states every 5 s after a job finished, up to every 180 s while none finishes).
 """
 
 from __future__ import annotations
