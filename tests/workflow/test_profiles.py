@@ -16,7 +16,7 @@ from drct import device as gpu_slots
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-GPU_RULES = {"reconstruct_shard", "train_run", "predict", "predict_perturbed"}
+PRESET = ROOT / "presets" / "genimage_intra.yaml"  # trains and recomputes reconstructions
 
 
 def _rule_blocks() -> dict[str, str]:
@@ -30,16 +30,19 @@ def _rule_blocks() -> dict[str, str]:
     return blocks
 
 
-def test_every_rule_states_threads_memory_and_runtime() -> None:
+def test_every_rule_takes_its_resources_from_the_config() -> None:
+    """threads, mem_mb, runtime and gpu of every command rule come from `resources.<its own name>`,
+    which the schema gives a paper-scale default, so no profile has to carry per-rule constants."""
     blocks = _rule_blocks()
-    assert {"fetch_archive", "train_run", "predict", "import_released", "fetch_weights"} <= set(blocks)
-    missing = {
-        name: [k for k in ("threads:", "mem_mb=", "runtime=") if k not in block]
-        for name, block in blocks.items()
+    assert {"acquire", "train_run", "score", "import_released", "fetch_weights"} <= set(blocks)
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    defaults = schema["properties"]["resources"]["properties"]
+    wrong = {
+        name: block for name, block in blocks.items()
+        if f'threads: rule_threads("{name}")' not in block or f'**rule_resources("{name}"),' not in block
     }
-    assert not {n: m for n, m in missing.items() if m}, "rules without threads/mem_mb/runtime"
-    for name in GPU_RULES:
-        assert "gpu=" in blocks[name], name
+    assert not wrong, f"rules whose resources do not come from resources.<rule>: {sorted(wrong)}"
+    assert set(blocks) <= set(defaults), f"rules without a schema default: {sorted(set(blocks) - set(defaults))}"
 
 
 def _dry_run(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
@@ -59,22 +62,62 @@ def _job(output: str, rule: str) -> str:
     return output[start : output.find("\n\n", start)]
 
 
-def test_slurm_profile_submits_gpu_rules_with_their_resources(tmp_path: Path) -> None:
+def _resources(block: str) -> str:
+    """The `resources:` line of a dry-run job block."""
+    return block.split("resources:")[1].split("\n")[0]
+
+
+SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm"
+
+
+def test_slurm_profile_queries_squeue_and_leaves_resources_to_the_config() -> None:
+    """sacct needs Slurm accounting (without it every status query fails and Snakemake waits);
+    threads and memory are the config's, so the profile holds no per-rule constants."""
+    profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["slurm-status-command"] == "squeue"
+    assert not {"set-threads", "set-resources", "default-resources"} & set(profile)
+
+
+def test_slurm_profile_submits_paper_scale_resources_for_a_preset(tmp_path: Path) -> None:
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
-    result = _dry_run(tmp_path, "--workflow-profile", str(ROOT / "workflow" / "profiles" / "slurm"), "--cores", "64")
+    result = _dry_run(tmp_path, "--workflow-profile", str(SLURM_PROFILE), "--cores", "64", "--configfile", str(PRESET))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "workflow specific profile" in result.stdout + result.stderr
     train = _job(result.stdout, "train_run")
-    assert "mem_mb=128000" in train and "runtime=2880" in train and "gpu=1" in train
-    assert "--threads 16" in train
+    assert "mem_mb=64000" in train and "runtime=2880" in train and "gpu=1" in train
+    assert "--threads 2" in train
     shard = _job(result.stdout, "reconstruct_shard")
     assert "gpu=1" in shard and "mem_mb=32000" in shard and "runtime=720" in shard
+    for rule in ("score", "score_perturbed"):
+        assert "gpu=1" in _resources(_job(result.stdout, rule)), rule
     metrics = _job(result.stdout, "metrics")
-    assert "gpu" not in metrics.split("resources:")[1].split("\n")[0] and "mem_mb=4000" in metrics
+    assert "gpu" not in _resources(metrics) and "mem_mb=4000" in metrics
+
+
+def test_slurm_profile_asks_a_small_node_for_what_the_demo_needs(tmp_path: Path) -> None:
+    """The demo on a 2-CPU node without GPUs: no job asks for a GPU or more than 4000 MB, and
+    --max-threads caps the 4-thread reconstruction at the node's CPUs (Slurm would keep it pending)."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    result = _dry_run(tmp_path, "--workflow-profile", str(SLURM_PROFILE), "--cores", "64", "--max-threads", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = [job for job in re.findall(r"^rule (\w+):\n(.*?)(?:\n\n|\Z)", result.stdout, re.S | re.M) if job[0] != "all"]
+    assert len(jobs) > 40
+    for rule, block in jobs:
+        resources = dict(item.split("=", 1) for item in _resources(block).strip().split(", ") if "=" in item)
+        assert "gpu" not in resources and "mem_mb" in resources, (rule, resources)
+        assert int(resources["mem_mb"]) <= 4000, (rule, resources)
+        threads = re.search(r"^    threads: (\d+)$", block, re.M)
+        assert int(threads.group(1) if threads else 1) <= 2, (rule, block)
+    assert re.search(r"^    threads: 2$", _job(result.stdout, "reconstruct_shard"), re.M)
 
 
 def test_local_gpu_profile_and_ddp_training(tmp_path: Path) -> None:
-    config = {"training": {**yaml.safe_load((ROOT / "config.yaml").read_text())["training"], "gpus_per_run": 2}}
+    """Two GPUs per training run: the demo's resources.train_run.gpu 0 (CPU) becomes null, which
+    means training.gpus_per_run GPUs."""
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    resources = {**base["resources"], "train_run": {**base["resources"]["train_run"], "gpu": None}}
+    config = {"training": {**base["training"], "gpus_per_run": 2}, "resources": resources}
     result = _dry_run(tmp_path, "--workflow-profile", str(ROOT / "workflow" / "profiles" / "local-gpu"),
                       "--resources", "gpu=4", "--cores", "16", config=config)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
