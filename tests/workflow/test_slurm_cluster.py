@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CLUSTER = ROOT / "scripts" / "slurm" / "cluster.sh"
 # every kind of rule the demo DAG runs (fetch_weights, import_released and published_check_* are
