@@ -378,3 +378,22 @@ def rule_resources(rule_name):
         "runtime": spec["runtime"],
         **({"gpu": gpu} if gpu else {}),
     }
+
+
+#: the drct commands that use a GPU, and the rules that run them
+GPU_COMMANDS = {
+    "reconstruct-shard": ("reconstruct_shard", "published_check_reconstruct"),
+    "train-run": ("train_run",),
+    "score": ("score",),
+    "score-perturbed": ("score_perturbed",),
+}
+# A job given a GPU (resources.<rule>.gpu above 0) that finds none torch can use fails instead of
+# running for days on the CPU (drct.device.gpu_allocation). Snakemake passes resources to no job's
+# environment, and putting them on the shell lines would make Snakemake rerun every finished GPU
+# job ("code has changed"), so each command's GPUs travel in one variable every job inherits (cluster
+# jobs too: they parse this file again). A command two rules run counts what both ask for (min),
+# so a rule set to the CPU never fails for lack of a GPU.
+os.environ["DRCT_GPUS"] = ",".join(
+    f"{command}={min(rule_resources(name).get('gpu', 0) for name in rules)}"
+    for command, rules in GPU_COMMANDS.items()
+)

@@ -16,6 +16,16 @@ Nothing happens when ``DRCT_GPU_LOCK_DIR`` is unset, when ``CUDA_VISIBLE_DEVICES
 (Slurm sets it for the GPUs it allocated; torchrun's workers inherit their parent's), or when no
 GPU is present. GPUs are counted with ``nvidia-smi -L``, not torch, because CUDA must not start
 before ``CUDA_VISIBLE_DEVICES`` is set.
+
+A job that was given a GPU but whose torch cannot use it fails instead of falling back to the CPU
+(:func:`resolve_device`): at paper scale ``auto`` -> CPU means days of work, a runtime-limit kill
+and a retry that does the same. A GPU counts as given (:func:`gpu_allocation`) when
+``CUDA_VISIBLE_DEVICES`` names one and was set by someone else than :func:`claim_gpus` (Slurm,
+the user), or when the job's ``gpu`` resource is above 0: Snakemake passes resources to no job's
+environment, so the workflow exports them per command in ``DRCT_GPUS`` (``score=1,train-run=1``;
+a plain number applies to every command) and the CLI tells this module which command runs
+(:func:`set_job_command`). A GPU that :func:`claim_gpus` picked only because the machine has one
+is not an allocation: a demo on a laptop with a CPU-only torch keeps running on the CPU.
 """
 
 from __future__ import annotations
@@ -27,8 +37,11 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from drct.errors import DrctError
 
 if TYPE_CHECKING:
     import torch
@@ -37,12 +50,95 @@ log = logging.getLogger(__name__)
 
 _held: list[int] = []  # open lock-file descriptors: kept for the life of the process
 
+#: ``CUDA_VISIBLE_DEVICES`` values that give a job no GPU ("NoDevFiles": what Slurm/SGE set without one)
+NO_GPU_VALUES = frozenset({"", "-1", "NoDevFiles"})
+#: set by :func:`claim_gpus` to the ``CUDA_VISIBLE_DEVICES`` it chose (inherited by torchrun's workers)
+CLAIMED_ENV = "DRCT_GPU_CLAIMED"
+#: GPUs the workflow gave each command's jobs: ``"score=1,train-run=2"``, or one number for all
+GPUS_ENV = "DRCT_GPUS"
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``"auto"``: the first CUDA device when there is one, else the CPU; any other name as torch reads it."""
+_job_command: str | None = None  # the drct command running in this process, for DRCT_GPUS
+
+
+def set_job_command(command: str | None) -> None:
+    """Name the running ``drct`` command, so :func:`gpu_allocation` can read its entry of ``DRCT_GPUS``."""
+    global _job_command
+    _job_command = command
+
+
+def _gpus_for(command: str | None, spec: str) -> int:
+    """GPUs ``spec`` (``DRCT_GPUS``) gives ``command``; 0 when it names none (or cannot be read)."""
+    count = 0
+    for token in filter(None, (t.strip() for t in spec.split(","))):
+        key, sep, value = token.rpartition("=")
+        if sep and key.strip() != command:
+            continue
+        try:
+            count = int(value)
+        except ValueError:
+            log.warning("%s: cannot read %r (use score=1,train-run=1 or one number)", GPUS_ENV, token)
+    return count
+
+
+def gpu_allocation(command: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why this job counts as given a GPU (a phrase for the error message), or None when it was not."""
+    env = os.environ if environ is None else environ
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() not in NO_GPU_VALUES and visible != env.get(CLAIMED_ENV):
+        return f"CUDA_VISIBLE_DEVICES={visible}"
+    command = _job_command if command is None else command
+    gpus = _gpus_for(command, env.get(GPUS_ENV, ""))
+    if gpus > 0:
+        return f"its gpu resource is {gpus} ({GPUS_ENV}={env[GPUS_ENV]})"
+    return None
+
+
+def driver_version() -> str:
+    """The NVIDIA driver version nvidia-smi reports, or why there is none (for error messages)."""
+    binary = shutil.which("nvidia-smi")
+    if binary is None:
+        return "no nvidia-smi"
+    try:
+        result = subprocess.run([binary, "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"nvidia-smi failed ({error})"
+    versions = sorted({line.strip() for line in result.stdout.splitlines() if line.strip()})
+    if result.returncode != 0 or not versions:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        return f"nvidia-smi failed ({detail[0] if detail else f'exit status {result.returncode}'})"
+    return ", ".join(versions)
+
+
+def unusable_gpu_message(name: str, reason: str) -> str:
+    """What failed (device asked for, GPU given, driver, torch build) and what to do about it."""
     import torch
 
-    if str(name) == "auto":
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only (no CUDA)"
+    return (
+        f"device {name!r}: this job was given a GPU ({reason}; CUDA_VISIBLE_DEVICES="
+        f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}) but torch cannot use it "
+        f"(torch.cuda.is_available() is False; NVIDIA driver: {driver_version()}; "
+        f"torch {torch.__version__} built for {build}). Install a torch build whose CUDA version this "
+        "driver supports (or update the driver), or set device: cpu for this job to run on the CPU on purpose"
+    )
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``"auto"``: the first CUDA device when there is one, else the CPU; any other name as torch reads it.
+
+    When the job was given a GPU (:func:`gpu_allocation`) and ``auto`` or ``cuda...`` finds no
+    usable CUDA, this raises :class:`DrctError` instead of running on the CPU.
+    """
+    import torch
+
+    text = str(name)
+    if text == "auto" or text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            reason = gpu_allocation()
+            if reason is not None:
+                raise DrctError(unusable_gpu_message(text, reason))
+    if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
@@ -88,7 +184,7 @@ def claim_gpus(count: int, *, lock_dir: str | None = None, total: int | None = N
         if len(taken) == count:
             _held.extend(fd for _, fd in taken)
             ids = [gpu for gpu, _ in taken]
-            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))
+            os.environ["CUDA_VISIBLE_DEVICES"] = os.environ[CLAIMED_ENV] = ",".join(map(str, ids))
             log.info("using GPU(s) %s (locks in %s)", os.environ["CUDA_VISIBLE_DEVICES"], folder)
             return ids
         for _, fd in taken:  # not enough free: give back what we took and wait

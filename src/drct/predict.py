@@ -1,7 +1,9 @@
 """``drct predict PATH...``: P(fake) for a user's own images, from any of our checkpoints.
 
 Input: image files and folders (searched recursively for image suffixes), in any mix. Output: a
-CSV or JSON file (by the suffix of ``--out``), one row per image in input order:
+CSV or JSON file (by the suffix of ``--out``), or CSV on stdout without ``--out`` (logs and
+progress go to stderr, so ``drct predict DIR > scores.csv`` and pipes get the table alone), one
+row per image in input order:
 
 ``path, score, prediction, status, error``, where ``score`` = P(fake) = softmax(logits)[1],
 ``prediction`` is ``fake`` when the score is strictly above the threshold (0.5, as the paper and
@@ -14,7 +16,7 @@ input size from the checkpoint and sidecar, the one decoder (:func:`drct.images.
 orientation, RGB, 16-bit greyscale scaled), the evaluation transform (zero-pad to the input size,
 centre crop, ImageNet normalisation, no resize). So a file scored here gets the score
 ``drct evaluate`` gives it. Any checkpoint of ours works, including a released one converted by
-``drct import-released``. Folders are searched for :data:`drct.images.IMAGE_SUFFIXES`, the types
+``drct import-released`` or fetched by name with ``--released`` (:mod:`drct.released`). Folders are searched for :data:`drct.images.IMAGE_SUFFIXES`, the types
 dataset preparation accepts. A failure of the machine (no space, I/O error, out of memory) stops
 the command; it is never written as an ``unreadable`` row.
 """
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -93,22 +97,33 @@ def write_predictions(frame: pd.DataFrame, out: Path) -> Path:
     return write_csv(frame, out)
 
 
+def print_predictions(frame: pd.DataFrame, stream: TextIO | None = None) -> None:
+    """The CSV :func:`write_predictions` writes, on ``stream`` (stdout by default), flushed."""
+    stream = sys.stdout if stream is None else stream
+    frame.to_csv(stream, index=False, lineterminator="\n")
+    stream.flush()
+
+
 def predict_paths(
     checkpoint: Path,
     inputs: Iterable[str | Path],
-    out: Path,
+    out: Path | None = None,
     **options,
 ) -> pd.DataFrame:
-    """Collect images under ``inputs``, score them, write ``out``; log how many could not be read."""
-    if Path(out).suffix.lower() not in (".csv", ".json"):
+    """Collect images under ``inputs``, score them, write ``out`` (CSV on stdout when None); log how many
+    could not be read."""
+    if out is not None and Path(out).suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--out {out}: use a .csv or .json file name")
     paths = collect_images(list(inputs))
     if not paths:
         raise ValueError("no images to score")
     frame = predict_images(Path(checkpoint), paths, **options)
-    write_predictions(frame, Path(out))
+    if out is None:
+        print_predictions(frame)
+    else:
+        write_predictions(frame, Path(out))
     bad = frame[frame["status"] != "ok"]
-    log.info("scored %d of %d images -> %s", len(frame) - len(bad), len(frame), out)
+    log.info("scored %d of %d images -> %s", len(frame) - len(bad), len(frame), out or "stdout")
     for path, error in zip(bad["path"], bad["error"]):
         log.warning("not scored: %s (%s)", path, error)
     return frame

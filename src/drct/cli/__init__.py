@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if getattr(args, "uses_gpu", False):
-        from drct.device import claim_gpus
+        from drct.device import claim_gpus, set_job_command
 
+        set_job_command(args.command)  # its DRCT_GPUS entry: a job given a GPU fails without a usable one
         claim_gpus(getattr(args, "nproc_per_node", 1))  # no-op unless DRCT_GPU_LOCK_DIR is set
     try:
         args.func(args)

@@ -13,7 +13,8 @@ Handler = Callable[[argparse.Namespace], None]
 def add_command(
     sub: argparse._SubParsersAction, name: str, handler: Handler, help_: str, *, uses_gpu: bool = False
 ) -> argparse.ArgumentParser:
-    """One subcommand; ``uses_gpu`` commands lock their GPU(s) under the local multi-GPU profile."""
+    """One subcommand; ``uses_gpu`` commands lock their GPU(s) under the local multi-GPU profile, and
+    fail when they were given a GPU that torch cannot use (:mod:`drct.device`)."""
     parser = sub.add_parser(name, help=help_, description=help_)
     parser.set_defaults(func=handler, uses_gpu=uses_gpu)
     return parser
