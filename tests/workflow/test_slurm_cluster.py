@@ -26,6 +26,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.workflow import (
+    demo_workdir,
+    failure_report,
+    snakemake_command,
+    snakemake_env,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -80,75 +86,35 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         subprocess.run(["bash", str(CLUSTER), "stop"], env=env, capture_output=True, text=True, timeout=120)
 
 
-def _workdir(path: Path) -> Path:
-    """A run folder with the demo's config and data: the same inputs for both runs."""
-    path.mkdir()
-    shutil.copy(ROOT / "config.yaml", path / "config.yaml")
-    shutil.copytree(ROOT / "data" / "demo", path / "data" / "demo")
-    return path
-
-
-def _snakemake_command(workdir: Path, *args: str) -> list[str]:
-    return [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-
-
-def _failure(name: str, workdir: Path, result: subprocess.CompletedProcess | None, log: str) -> str:
-    logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
-    slurm_logs = "\n".join(
-        f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
-    )
-    code = result.returncode if result else "timeout"
-    return f"{name} run failed ({code}):\n{log[-6000:]}\n{logs[-6000:]}\n{slurm_logs[-6000:]}"
-
-
-def test_demo_dag_through_slurm_matches_the_local_run(slurm_cluster: Path, tmp_path: Path) -> None:
+def test_demo_dag_through_slurm_matches_the_local_run(slurm_cluster: Path, demo_run, tmp_path: Path) -> None:
+    """The session's local demo run (tests/conftest.py, --cores 2) is the reference."""
     run_dir = slurm_cluster
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        HF_HUB_OFFLINE="1",
-        SLURM_CONF=str(run_dir / "slurm.conf"),
-    )
-    local, cluster = _workdir(tmp_path / "local"), _workdir(tmp_path / "slurm")
-    # the node has this many CPUs (cluster.sh: nproc); both runs cap every job's threads at it, so
-    # each job runs with the same threads in both
-    cpus = str(len(os.sched_getaffinity(0)))
+    local, _ = demo_run
+    cluster = demo_workdir(tmp_path / "slurm")
+    env = snakemake_env(SLURM_CONF=str(run_dir / "slurm.conf"))
     started = time.monotonic()
-    # the reference runs beside the cluster run: Slurm jobs wait on status checks, the local run
-    # fills those gaps
-    reference = subprocess.Popen(
-        _snakemake_command(local, "--cores", cpus), cwd=local, env=env,
-        stdout=subprocess.DEVNULL, stderr=(local / "snakemake.log").open("w"),
-    )
     try:
         result = subprocess.run(
-            _snakemake_command(
+            snakemake_command(
                 cluster,
                 "--executor", "slurm",
                 "--workflow-profile", str(ROOT / "workflow" / "profiles" / "slurm"),
-                # the demo's reconstruction asks for 4 threads; a job asking for more CPUs than the
-                # node has would stay pending forever
-                "--max-threads", cpus,
+                # the demo's reconstruction asks for 4 threads: a job asking for more CPUs than the node
+                # has would stay pending forever; 2, as the reference run's --cores 2, so every job
+                # runs with the same threads in both runs
+                "--max-threads", "2",
                 # a failure here is a bug, not a pre-emption: no retries; and quick status checks
                 # (the plugin's default waits 40 s before the first one)
                 "--retries", "0",
                 "--slurm-init-seconds-before-status-checks", "5",
             ),
-            cwd=cluster, env=env, capture_output=True, text=True, timeout=1200,
+            cwd=cluster, env=env, capture_output=True, text=True, timeout=1800,
         )
     except subprocess.TimeoutExpired as error:
-        reference.kill()
-        pytest.fail(_failure("Slurm", cluster, None, str(error.stderr or "")))
-    cluster_seconds = time.monotonic() - started
-    try:
-        reference.wait(timeout=1200)
-    finally:
-        if reference.poll() is None:
-            reference.kill()
-    print(f"Slurm run {cluster_seconds:.0f} s, both runs {time.monotonic() - started:.0f} s")
+        pytest.fail(failure_report("Slurm", cluster, None, str(error.stderr or "")))
+    print(f"Slurm run {time.monotonic() - started:.0f} s")
     log = result.stdout + result.stderr
-    assert result.returncode == 0, _failure("Slurm", cluster, result, log)
-    assert reference.returncode == 0, _failure("local", local, None, (local / "snakemake.log").read_text())
+    assert result.returncode == 0, failure_report("Slurm", cluster, result, log)
 
     # every job went through sbatch, every kind of rule was among them
     submitted = {int(job): Path(path) for job, path in SUBMITTED.findall(log)}

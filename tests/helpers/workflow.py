@@ -1,0 +1,41 @@
+"""Running the workflow in a test: Snakemake from the test's interpreter, in a folder of its own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The workflow of this clone run in ``workdir`` (`-s <clone>/Snakefile --directory <workdir>`)."""
+    return [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+
+
+def snakemake_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", HF_HUB_OFFLINE="1", **extra)
+
+
+def snakemake(workdir: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(workdir, *args), cwd=workdir, env=snakemake_env(**extra_env),
+                          capture_output=True, text=True)
+
+
+def demo_workdir(path: Path) -> Path:
+    """A run folder holding only the demo's config.yaml: everything shipped with the workflow (the
+    demo archive, expected counts, data lock) must be found in the clone, wherever the run is."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "config.yaml", path / "config.yaml")
+    return path
+
+
+def failure_report(name: str, workdir: Path, result: subprocess.CompletedProcess | None, log: str = "") -> str:
+    logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
+    if result is not None:
+        log = log or (result.stdout + result.stderr)
+    return f"{name} run failed:\n{log[-6000:]}\n{logs[-8000:]}"
