@@ -18,11 +18,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import albumentations as A
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "build_eval_transform"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "build_eval_transform", "centred_zero_pad"]
 
 #: ImageNet channel mean and std (RGB, 0-1), used for every backbone including CLIP, as the authors do
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def centred_zero_pad(image_size: int) -> A.PadIfNeeded:
+    """Zero-pad (centred) to at least ``image_size``: the authors' padding before the crop (random in
+    training, centred in evaluation), so both see the same border."""
+    import albumentations as A
+    import cv2
+
+    return A.PadIfNeeded(
+        min_height=image_size, min_width=image_size, position="center", border_mode=cv2.BORDER_CONSTANT, fill=0
+    )
 
 
 def build_eval_transform(
@@ -35,18 +46,11 @@ def build_eval_transform(
     Input: RGB uint8 HWC array of any size. Output: ``{"image": float tensor CHW}``.
     """
     import albumentations as A
-    import cv2
     from albumentations.pytorch import ToTensorV2
 
     return A.Compose(
         [
-            A.PadIfNeeded(
-                min_height=image_size,
-                min_width=image_size,
-                position="center",
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=0,
-            ),
+            centred_zero_pad(image_size),
             A.CenterCrop(height=image_size, width=image_size),
             A.Normalize(mean=mean, std=std, max_pixel_value=255.0),
             ToTensorV2(),

@@ -12,7 +12,7 @@ figure: the same as grouped bars. Reads the perturbed metrics and clean metrics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +20,7 @@ import seaborn as sns
 
 from drct.paper.latex import escape, latex_table
 from drct.paper.robustness import (
-    load_perturbed,
-    robustness_summary,
-    write_study_outputs,
+    render_study,
 )
 from drct.paper.rounding import format_cell
 from drct.paper.style import new_figure, save_figure, slant_x_labels
@@ -144,28 +142,11 @@ def format_figure(summary: pd.DataFrame, out_png: Path, out_pdf: Path | None, ti
     save_figure(fig, out_png, out_pdf)
 
 
-def render_format_bias(
-    perturbed_files: Sequence[Path],
-    clean_files: Sequence[Path],
-    runs_meta: Sequence[dict],
-    out_dir: Path,
-    title: str,
-    demo: bool,
-    stem: str = "format_bias",
-    only: Sequence[str] | None = None,
-) -> list[Path]:
-    """Write ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
-
-    ``only``: the perturbation ids of this study (the perturbed files may hold the other study's too).
-    """
-    title = f"{title}: format-bias control"
-    summary = robustness_summary(load_perturbed(perturbed_files, clean_files, runs_meta, only))
+def format_bias_outputs(summary: pd.DataFrame, title: str, demo: bool):  # noqa: ANN201 - StudyOutputs
     table = format_table(summary)
-    return write_study_outputs(
-        out_dir,
-        stem,
-        format_markdown(table, title, demo),
-        table,
-        format_latex(table, title),
-        lambda png, pdf: format_figure(summary, png, pdf, title),
-    )
+    return (format_markdown(table, title, demo), table, format_latex(table, title),
+            lambda png, pdf: format_figure(summary, png, pdf, title))
+
+
+#: ``render_format_bias(perturbed_files, clean_files, runs_meta, out_dir, title, demo, only=None)``
+render_format_bias = partial(render_study, "format-bias control", format_bias_outputs, stem="format_bias")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -210,18 +211,31 @@ def robustness_figure(summary: pd.DataFrame, out_png: Path, out_pdf: Path | None
     save_figure(fig, out_png, out_pdf)
 
 
-def write_study_outputs(
+#: what a study writes, from its summary, title and demo flag: Markdown, the CSV table, LaTeX, and a
+#: function drawing the figure to (png, pdf)
+StudyOutputs = Callable[[pd.DataFrame, str, bool], tuple[str, pd.DataFrame, str, Callable[[Path, Path], None]]]
+
+
+def render_study(
+    name: str,
+    outputs: StudyOutputs,
+    perturbed_files: Sequence[Path],
+    clean_files: Sequence[Path],
+    runs_meta: Sequence[dict],
     out_dir: Path,
+    title: str,
+    demo: bool,
     stem: str,
-    markdown: str,
-    table: pd.DataFrame,
-    latex: str,
-    draw_figure: Callable[[Path, Path], None],
+    only: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write a perturbation study's ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
 
-    Shared by the robustness and the format-bias renderers, which differ only in what they write.
+    Shared by the robustness study and the format-bias control, which differ only in ``outputs``.
+    ``only``: the perturbation ids of this study (the perturbed files may hold the other study's too).
     """
+    title = f"{title}: {name}"
+    summary = robustness_summary(load_perturbed(perturbed_files, clean_files, runs_meta, only))
+    markdown, table, latex, draw_figure = outputs(summary, title, demo)
     out_dir = Path(out_dir)
     paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf")]
     atomic_write_text(paths[0], markdown)
@@ -231,27 +245,10 @@ def write_study_outputs(
     return paths
 
 
-def render_robustness(
-    perturbed_files: Sequence[Path],
-    clean_files: Sequence[Path],
-    runs_meta: Sequence[dict],
-    out_dir: Path,
-    title: str,
-    demo: bool,
-    stem: str = "robustness",
-    only: Sequence[str] | None = None,
-) -> list[Path]:
-    """Write ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
+def robustness_outputs(summary: pd.DataFrame, title: str, demo: bool):  # noqa: ANN201 - StudyOutputs
+    return (robustness_markdown(summary, title, demo), summary, robustness_latex(summary, title),
+            lambda png, pdf: robustness_figure(summary, png, pdf, title))
 
-    ``only``: the perturbation ids of this study (the perturbed files may hold the other study's too).
-    """
-    title = f"{title}: robustness"
-    summary = robustness_summary(load_perturbed(perturbed_files, clean_files, runs_meta, only))
-    return write_study_outputs(
-        out_dir,
-        stem,
-        robustness_markdown(summary, title, demo),
-        summary,
-        robustness_latex(summary, title),
-        lambda png, pdf: robustness_figure(summary, png, pdf, title),
-    )
+
+#: ``render_robustness(perturbed_files, clean_files, runs_meta, out_dir, title, demo, only=None)``
+render_robustness = partial(render_study, "robustness", robustness_outputs, stem="robustness")

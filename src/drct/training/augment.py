@@ -46,7 +46,7 @@ import albumentations as A
 import cv2
 from albumentations.pytorch import ToTensorV2
 
-from drct.model_input import IMAGENET_MEAN, IMAGENET_STD
+from drct.model_input import IMAGENET_MEAN, IMAGENET_STD, centred_zero_pad
 
 
 def build_train_transform(
@@ -72,13 +72,7 @@ def build_train_transform(
             ),
             A.GaussianBlur(blur_limit=(3, 7), sigma_limit=(0.8, 1.4), p=0.1),
             A.RandomRotate90(p=0.5),
-            A.PadIfNeeded(
-                min_height=image_size,
-                min_width=image_size,
-                position="center",
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=0,
-            ),
+            centred_zero_pad(image_size),
             A.RandomCrop(height=image_size, width=image_size),
             A.OneOf(
                 [
