@@ -19,8 +19,8 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.mark.slow
-def test_demo_dag_runs_end_to_end(demo_run: tuple[Path, float]) -> None:
-    workdir, elapsed = demo_run
+def test_demo_dag_runs_end_to_end(demo_run) -> None:
+    workdir, elapsed = demo_run.workdir, demo_run.elapsed
     print(f"demo DAG: {elapsed:.0f} s")
     # run as `snakemake -s <clone>/Snakefile --directory <elsewhere>` from a folder holding only
     # config.yaml: the demo archive, expected counts and data lock were found in the clone
@@ -40,9 +40,9 @@ def test_demo_dag_runs_end_to_end(demo_run: tuple[Path, float]) -> None:
 
 
 @pytest.mark.slow
-def test_paper_outputs_studies_and_report(demo_run: tuple[Path, float]) -> None:
+def test_paper_outputs_studies_and_report(demo_run) -> None:
     """Every table and figure of issue 6, the robustness and format-control rules, the HTML report."""
-    workdir, _ = demo_run
+    workdir = demo_run.workdir
     paper = workdir / "results" / "demo" / "paper"
     for protocol in ("intra", "cross"):
         for name in ("table.tex", "comparison.md", "comparison.csv", "metrics.md", "heatmap.png", "difference.png",
@@ -69,9 +69,9 @@ def test_paper_outputs_studies_and_report(demo_run: tuple[Path, float]) -> None:
 
 
 @pytest.mark.slow
-def test_paper_rules_need_only_evaluation_outputs(demo_run: tuple[Path, float]) -> None:
+def test_paper_rules_need_only_evaluation_outputs(demo_run) -> None:
     """Forcing every paper rule schedules nothing upstream: their inputs are all evaluation outputs."""
-    workdir, _ = demo_run
+    workdir = demo_run.workdir
     paper_rules = ["tables", "robustness", "format_bias", "sample_grid"]
     result = snakemake(workdir, "-n", "--quiet", "rules", "--forcerun", *paper_rules)
     assert result.returncode == 0, result.stderr
@@ -85,16 +85,16 @@ def test_paper_rules_need_only_evaluation_outputs(demo_run: tuple[Path, float]) 
 
 
 @pytest.mark.slow
-def test_second_run_has_nothing_to_do(demo_run: tuple[Path, float]) -> None:
-    workdir, _ = demo_run
+def test_second_run_has_nothing_to_do(demo_run) -> None:
+    workdir = demo_run.workdir
     result = snakemake(workdir, "-n", "--cores", "2")
     assert result.returncode == 0, result.stderr
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 @pytest.mark.slow
-def test_reconstructions_are_listed_and_real(demo_run: tuple[Path, float]) -> None:
-    workdir, _ = demo_run
+def test_reconstructions_are_listed_and_real(demo_run) -> None:
+    workdir = demo_run.workdir
     manifests = sorted((workdir / "results" / "demo" / "reconstruction").rglob("*/manifest.csv"))
     assert len(manifests) == 3
     for manifest in manifests:

@@ -89,7 +89,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_demo_dag_through_slurm_matches_the_local_run(slurm_cluster: Path, demo_run, tmp_path: Path) -> None:
     """The session's local demo run (tests/conftest.py, --cores 2) is the reference."""
     run_dir = slurm_cluster
-    local, _ = demo_run
+    local = demo_run.workdir
     cluster = demo_workdir(tmp_path / "slurm")
     env = snakemake_env(SLURM_CONF=str(run_dir / "slurm.conf"))
     started = time.monotonic()
