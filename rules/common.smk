@@ -279,7 +279,8 @@ def group_perturbed(protocols):
 
 def score_entries(protocols):
     """`drct score --protocols` of a group, as a params function: per protocol its manifest,
-    generators and predictions file, and its perturbations and perturbed file where it has any."""
+    generators and predictions file, and its perturbations and perturbed file where it has any.
+    """
 
     def entries(wc):
         out = []
@@ -292,7 +293,9 @@ def score_entries(protocols):
             }
             if name in perturbed_protocols():
                 entry["perturbations"] = protocol_perturbations(name)
-                entry["perturbed_out"] = f"{perturbed_dir(name, wc.run)}/predictions.csv"
+                entry["perturbed_out"] = (
+                    f"{perturbed_dir(name, wc.run)}/predictions.csv"
+                )
             out.append(entry)
         return as_json(out)
 

@@ -15,7 +15,6 @@ score_2, metrics_2 ... (rules/common.smk: eval_groups); they share resources.sco
 benchmark folders. The tables and plots of the studies are in rules/paper.smk.
 """
 
-
 for _index, (_protocols, _runs) in enumerate(eval_groups()):
     _perturbed = group_perturbed(_protocols)
 
@@ -23,8 +22,6 @@ for _index, (_protocols, _runs) in enumerate(eval_groups()):
         """Score every test image of each protocol of a run (and each perturbation), one model load."""
         name:
             group_rule("score", _index)
-        wildcard_constraints:
-            run=runs_pattern(_runs),
         input:
             checkpoint=lambda wc: checkpoint_path(wc.run),
             manifests=sorted(
@@ -33,11 +30,15 @@ for _index, (_protocols, _runs) in enumerate(eval_groups()):
             weights=weights_marker(),
         output:
             predictions=[f"{OUT}/eval/{p}/{{run}}/predictions.csv" for p in _protocols],
-            perturbed=[f"{OUT}/perturbed/{p}/{{run}}/predictions.csv" for p in _perturbed],
+            perturbed=[
+                f"{OUT}/perturbed/{p}/{{run}}/predictions.csv" for p in _perturbed
+            ],
         log:
             f"logs/{EXPERIMENT}/score/{{run}}.log",
         benchmark:
             f"logs/benchmarks/{EXPERIMENT}/score/{{run}}.tsv"
+        wildcard_constraints:
+            run=runs_pattern(_runs),
         conda:
             "../envs/train.yaml"
         threads: rule_threads("score")
@@ -55,8 +56,6 @@ for _index, (_protocols, _runs) in enumerate(eval_groups()):
         """ACC at 0.5, real/fake ACC, AUC, AP, oracle ACC and bootstrap CIs per column; ROC/PR points."""
         name:
             group_rule("metrics", _index)
-        wildcard_constraints:
-            run=runs_pattern(_runs),
         input:
             predictions=[f"{OUT}/eval/{p}/{{run}}/predictions.csv" for p in _protocols],
         output:
@@ -67,6 +66,8 @@ for _index, (_protocols, _runs) in enumerate(eval_groups()):
             f"logs/{EXPERIMENT}/metrics/{{run}}.log",
         benchmark:
             f"logs/benchmarks/{EXPERIMENT}/metrics/{{run}}.tsv"
+        wildcard_constraints:
+            run=runs_pattern(_runs),
         conda:
             "../envs/paper.yaml"
         threads: rule_threads("metrics")
@@ -85,8 +86,6 @@ for _index, (_protocols, _runs) in enumerate(eval_groups()):
             """ACC, real/fake ACC, AUC, AP and oracle ACC per perturbation and column, and their Avg."""
             name:
                 group_rule("perturbed_metrics", _index)
-            wildcard_constraints:
-                run=runs_pattern(_runs),
             input:
                 predictions=[
                     f"{OUT}/perturbed/{p}/{{run}}/predictions.csv" for p in _perturbed
@@ -97,6 +96,8 @@ for _index, (_protocols, _runs) in enumerate(eval_groups()):
                 f"logs/{EXPERIMENT}/perturbed_metrics/{{run}}.log",
             benchmark:
                 f"logs/benchmarks/{EXPERIMENT}/perturbed_metrics/{{run}}.tsv"
+            wildcard_constraints:
+                run=runs_pattern(_runs),
             conda:
                 "../envs/paper.yaml"
             threads: rule_threads("perturbed_metrics")
