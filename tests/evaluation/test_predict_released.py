@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from data_server import FakeModelScope
+from helpers.data_server import FakeModelScope
 from helpers.authors_release import AuthorsConvNeXt, pretrained_zip
 from PIL import Image
 
