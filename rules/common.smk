@@ -9,6 +9,7 @@ here: the DAG, and DVC's stages, never depend on training or evaluation code.
 import copy
 import json
 import os
+import re
 
 from drct.config import validate_config
 from drct.data.sources import resolve_url
@@ -237,6 +238,108 @@ def recon_settings(wc):
     return recon_model_settings(recon_job(wc.dataset, wc.output, wc.split)["model"])
 
 
+# --- evaluation: one score, metrics and perturbed_metrics job per run (rules/evaluate.smk) ---
+
+
+def eval_groups():
+    """The runs evaluated under the same protocols, with those protocols (config order):
+    ``[(protocols, run ids), ...]``.
+
+    A rule's outputs are fixed where it is defined, and a run's job writes one file per protocol of
+    the run, so each group gets its own rules (:func:`group_rule`). In the demo and most presets
+    every run is evaluated under every protocol: one group.
+    """
+    groups = {}
+    for run in RUNS.values():
+        names = tuple(
+            p["name"]
+            for p in config["evaluation"]["protocols"]
+            if run in runs_for_protocol(config, p)
+        )
+        if names:
+            groups.setdefault(names, []).append(run.id)
+    return list(groups.items())
+
+
+def group_rule(step, index):
+    """Rule name of a step for the index-th evaluation group: ``score``, then ``score_2`` ..."""
+    return step if index == 0 else f"{step}_{index + 1}"
+
+
+def runs_pattern(run_ids):
+    """The ``run`` wildcard of a group's rules: exactly its runs (another group's rules write the
+    same protocols' files for other runs)."""
+    return "|".join(re.escape(run_id) for run_id in run_ids)
+
+
+def group_perturbed(protocols):
+    """The group's protocols that a perturbation study scores again."""
+    return [p for p in protocols if p in perturbed_protocols()]
+
+
+def score_entries(protocols):
+    """`drct score --protocols` of a group, as a params function: per protocol its manifest,
+    generators and predictions file, and its perturbations and perturbed file where it has any.
+    """
+
+    def entries(wc):
+        out = []
+        for name in protocols:
+            entry = {
+                "name": name,
+                "manifest": combined_manifest(protocol_config(name)["dataset"]),
+                "generators": protocol_generators(name),
+                "out": f"{eval_dir(name, wc.run)}/predictions.csv",
+            }
+            if name in perturbed_protocols():
+                entry["perturbations"] = protocol_perturbations(name)
+                entry["perturbed_out"] = (
+                    f"{perturbed_dir(name, wc.run)}/predictions.csv"
+                )
+            out.append(entry)
+        return as_json(out)
+
+    return entries
+
+
+def metrics_entries(protocols):
+    """`drct metrics --protocols` of a group (params function): config entry, predictions, outputs."""
+
+    def entries(wc):
+        return as_json(
+            [
+                {
+                    "protocol": protocol_config(name),
+                    "predictions": f"{eval_dir(name, wc.run)}/predictions.csv",
+                    "out": f"{eval_dir(name, wc.run)}/metrics.json",
+                    "roc": f"{eval_dir(name, wc.run)}/roc.csv",
+                    "pr": f"{eval_dir(name, wc.run)}/pr.csv",
+                }
+                for name in protocols
+            ]
+        )
+
+    return entries
+
+
+def perturbed_metrics_entries(protocols):
+    """`drct perturbed-metrics --protocols` of a group (params function)."""
+
+    def entries(wc):
+        return as_json(
+            [
+                {
+                    "protocol": protocol_config(name),
+                    "predictions": f"{perturbed_dir(name, wc.run)}/predictions.csv",
+                    "out": f"{perturbed_dir(name, wc.run)}/metrics.csv",
+                }
+                for name in protocols
+            ]
+        )
+
+    return entries
+
+
 def paper_inputs(wc):
     """Per run of the protocol (config order): metrics.json, roc.csv, pr.csv."""
     runs = runs_for_protocol(config, protocol_config(wc.protocol))
@@ -276,7 +379,7 @@ def perturbed_protocols():
 
 
 def protocol_perturbations(protocol):
-    """Every perturbation a protocol is scored under (both studies, each once): one job per run."""
+    """Every perturbation a protocol is scored under (both studies, each once), in its run's score job."""
     return perturbations.protocol_perturbations(config, protocol)
 
 
@@ -384,8 +487,7 @@ def rule_resources(rule_name):
 GPU_COMMANDS = {
     "reconstruct-shard": ("reconstruct_shard", "published_check_reconstruct"),
     "train-run": ("train_run",),
-    "score": ("score",),
-    "score-perturbed": ("score_perturbed",),
+    "score": ("score",),  # every evaluation group's score rule asks resources.score
 }
 # A job given a GPU (resources.<rule>.gpu above 0) that finds none torch can use fails instead of
 # running for days on the CPU (drct.device.gpu_allocation). Snakemake passes resources to no job's

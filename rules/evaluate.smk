@@ -1,63 +1,113 @@
 """Evaluation: per-image scores (GPU), then per-generator metrics from those files (no GPU).
 
-The robustness study and the format-bias control score the same test images again under test-time
-perturbations (`evaluation.robustness`: JPEG, resize, blur; `evaluation.format_control`: every image
-re-encoded): one `score_perturbed` job per protocol and run loads the model once for all of them;
-their tables and plots are in rules/paper.smk.
+One `score` job per run (checkpoint) scores every protocol that evaluates the run, and again under
+every perturbation of the robustness study and the format-bias control (`evaluation.robustness`:
+JPEG, resize, blur; `evaluation.format_control`: every image re-encoded) where the protocol has
+one: the model is loaded once, and the job's imports (torch, the backbone library) are paid once
+instead of once per protocol and study. One `metrics` and one `perturbed_metrics` job per run
+likewise compute every protocol's metrics. Each output is the file a job per protocol wrote before
+(results/<exp>/eval/<protocol>/<run>/, results/<exp>/perturbed/<protocol>/<run>/); across runs the
+jobs stay parallel, which is the parallelism that matters (one GPU job per checkpoint).
+
+A rule's outputs are fixed where it is defined, so where protocols evaluate different train sets'
+runs (presets/eval_released.yaml) each group of runs with the same protocols has its own rules,
+score_2, metrics_2 ... (rules/common.smk: eval_groups); they share resources.score etc., logs and
+benchmark folders. The tables and plots of the studies are in rules/paper.smk.
 """
 
+for _index, (_protocols, _runs) in enumerate(eval_groups()):
+    _perturbed = group_perturbed(_protocols)
 
-rule score:
-    """Score every test image of the protocol's dataset with one run's best checkpoint."""
-    input:
-        checkpoint=lambda wc: checkpoint_path(wc.run),
-        manifest=lambda wc: combined_manifest(protocol_config(wc.protocol)["dataset"]),
-        weights=weights_marker(),
-    output:
-        predictions=f"{OUT}/eval/{{protocol}}/{{run}}/predictions.csv",
-    log:
-        f"logs/{EXPERIMENT}/score/{{protocol}}/{{run}}.log",
-    benchmark:
-        f"logs/benchmarks/{EXPERIMENT}/score/{{protocol}}/{{run}}.tsv"
-    conda:
-        "../envs/train.yaml"
-    threads: rule_threads("score")
-    resources:
-        **rule_resources("score"),
-    params:
-        generators=lambda wc: protocol_generators(wc.protocol),
-        batch_size=config["evaluation"]["batch_size"],
-        device=config["evaluation"]["device"],
-    shell:
-        "drct score --checkpoint {input.checkpoint:q} --manifest {input.manifest:q} "
-        "--generators {params.generators:q} --batch-size {params.batch_size} --device {params.device:q} "
-        "--threads {threads} --out {output.predictions:q} > {log:q} 2>&1"
+    rule:
+        """Score every test image of each protocol of a run (and each perturbation), one model load."""
+        name:
+            group_rule("score", _index)
+        input:
+            checkpoint=lambda wc: checkpoint_path(wc.run),
+            manifests=sorted(
+                {combined_manifest(protocol_config(p)["dataset"]) for p in _protocols}
+            ),
+            weights=weights_marker(),
+        output:
+            predictions=[f"{OUT}/eval/{p}/{{run}}/predictions.csv" for p in _protocols],
+            perturbed=[
+                f"{OUT}/perturbed/{p}/{{run}}/predictions.csv" for p in _perturbed
+            ],
+        log:
+            f"logs/{EXPERIMENT}/score/{{run}}.log",
+        benchmark:
+            f"logs/benchmarks/{EXPERIMENT}/score/{{run}}.tsv"
+        wildcard_constraints:
+            run=runs_pattern(_runs),
+        conda:
+            "../envs/train.yaml"
+        threads: rule_threads("score")
+        resources:
+            **rule_resources("score"),
+        params:
+            protocols=score_entries(_protocols),
+            batch_size=config["evaluation"]["batch_size"],
+            device=config["evaluation"]["device"],
+        shell:
+            "drct score --checkpoint {input.checkpoint:q} --protocols {params.protocols:q} "
+            "--batch-size {params.batch_size} --device {params.device:q} --threads {threads} > {log:q} 2>&1"
 
+    rule:
+        """ACC at 0.5, real/fake ACC, AUC, AP, oracle ACC and bootstrap CIs per column; ROC/PR points."""
+        name:
+            group_rule("metrics", _index)
+        input:
+            predictions=[f"{OUT}/eval/{p}/{{run}}/predictions.csv" for p in _protocols],
+        output:
+            metrics=[f"{OUT}/eval/{p}/{{run}}/metrics.json" for p in _protocols],
+            roc=[f"{OUT}/eval/{p}/{{run}}/roc.csv" for p in _protocols],
+            pr=[f"{OUT}/eval/{p}/{{run}}/pr.csv" for p in _protocols],
+        log:
+            f"logs/{EXPERIMENT}/metrics/{{run}}.log",
+        benchmark:
+            f"logs/benchmarks/{EXPERIMENT}/metrics/{{run}}.tsv"
+        wildcard_constraints:
+            run=runs_pattern(_runs),
+        conda:
+            "../envs/paper.yaml"
+        threads: rule_threads("metrics")
+        resources:
+            **rule_resources("metrics"),
+        params:
+            protocols=metrics_entries(_protocols),
+            bootstrap=as_json(config["evaluation"]["bootstrap"]),
+        shell:
+            "drct metrics --protocols {params.protocols:q} --run {wildcards.run:q} "
+            "--bootstrap {params.bootstrap:q} > {log:q} 2>&1"
 
-rule metrics:
-    """ACC at 0.5, real/fake ACC, AUC, AP, oracle ACC and bootstrap CIs per column; ROC/PR points."""
-    input:
-        predictions=rules.score.output.predictions,
-    output:
-        metrics=f"{OUT}/eval/{{protocol}}/{{run}}/metrics.json",
-        roc=f"{OUT}/eval/{{protocol}}/{{run}}/roc.csv",
-        pr=f"{OUT}/eval/{{protocol}}/{{run}}/pr.csv",
-    log:
-        f"logs/{EXPERIMENT}/metrics/{{protocol}}/{{run}}.log",
-    benchmark:
-        f"logs/benchmarks/{EXPERIMENT}/metrics/{{protocol}}/{{run}}.tsv"
-    conda:
-        "../envs/paper.yaml"
-    threads: rule_threads("metrics")
-    resources:
-        **rule_resources("metrics"),
-    params:
-        protocol=lambda wc: as_json(protocol_config(wc.protocol)),
-        bootstrap=as_json(config["evaluation"]["bootstrap"]),
-    shell:
-        "drct metrics --predictions {input.predictions:q} --protocol {params.protocol:q} "
-        "--run {wildcards.run:q} --bootstrap {params.bootstrap:q} --roc {output.roc:q} --pr {output.pr:q} "
-        "--out {output.metrics:q} > {log:q} 2>&1"
+    if _perturbed:
+
+        rule:
+            """ACC, real/fake ACC, AUC, AP and oracle ACC per perturbation and column, and their Avg."""
+            name:
+                group_rule("perturbed_metrics", _index)
+            input:
+                predictions=[
+                    f"{OUT}/perturbed/{p}/{{run}}/predictions.csv" for p in _perturbed
+                ],
+            output:
+                metrics=[f"{OUT}/perturbed/{p}/{{run}}/metrics.csv" for p in _perturbed],
+            log:
+                f"logs/{EXPERIMENT}/perturbed_metrics/{{run}}.log",
+            benchmark:
+                f"logs/benchmarks/{EXPERIMENT}/perturbed_metrics/{{run}}.tsv"
+            wildcard_constraints:
+                run=runs_pattern(_runs),
+            conda:
+                "../envs/paper.yaml"
+            threads: rule_threads("perturbed_metrics")
+            resources:
+                **rule_resources("perturbed_metrics"),
+            params:
+                protocols=perturbed_metrics_entries(_perturbed),
+            shell:
+                "drct perturbed-metrics --protocols {params.protocols:q} --run {wildcards.run:q} "
+                "> {log:q} 2>&1"
 
 
 rule samples:
@@ -86,57 +136,6 @@ rule samples:
     shell:
         "drct samples --manifest {input.manifest:q} --groups {params.groups:q} --split {params.split} "
         "-n {params.pairs} --out-dir {output.samples:q} > {log:q} 2>&1"
-
-
-rule score_perturbed:
-    """Score a protocol's test images under each configured perturbation, the model loaded once."""
-    input:
-        checkpoint=lambda wc: checkpoint_path(wc.run),
-        manifest=lambda wc: combined_manifest(protocol_config(wc.protocol)["dataset"]),
-        weights=weights_marker(),
-    output:
-        predictions=f"{OUT}/perturbed/{{protocol}}/{{run}}/predictions.csv",
-    log:
-        f"logs/{EXPERIMENT}/score_perturbed/{{protocol}}/{{run}}.log",
-    benchmark:
-        f"logs/benchmarks/{EXPERIMENT}/score_perturbed/{{protocol}}/{{run}}.tsv"
-    conda:
-        "../envs/train.yaml"
-    threads: rule_threads("score_perturbed")
-    resources:
-        **rule_resources("score_perturbed"),
-    params:
-        generators=lambda wc: protocol_generators(wc.protocol),
-        perturbations=lambda wc: protocol_perturbations(wc.protocol),
-        batch_size=config["evaluation"]["batch_size"],
-        device=config["evaluation"]["device"],
-    shell:
-        "drct score-perturbed --checkpoint {input.checkpoint:q} --manifest {input.manifest:q} "
-        "--generators {params.generators:q} --perturbations {params.perturbations:q} "
-        "--batch-size {params.batch_size} --device {params.device:q} --threads {threads} "
-        "--out {output.predictions:q} > {log:q} 2>&1"
-
-
-rule perturbed_metrics:
-    """ACC, real/fake ACC, AUC, AP and oracle ACC per perturbation and column, and their Avg."""
-    input:
-        predictions=rules.score_perturbed.output.predictions,
-    output:
-        metrics=f"{OUT}/perturbed/{{protocol}}/{{run}}/metrics.csv",
-    log:
-        f"logs/{EXPERIMENT}/perturbed_metrics/{{protocol}}/{{run}}.log",
-    benchmark:
-        f"logs/benchmarks/{EXPERIMENT}/perturbed_metrics/{{protocol}}/{{run}}.tsv"
-    conda:
-        "../envs/paper.yaml"
-    threads: rule_threads("perturbed_metrics")
-    resources:
-        **rule_resources("perturbed_metrics"),
-    params:
-        protocol=lambda wc: as_json(protocol_config(wc.protocol)),
-    shell:
-        "drct perturbed-metrics --predictions {input.predictions:q} --protocol {params.protocol:q} "
-        "--run {wildcards.run:q} --out {output.metrics:q} > {log:q} 2>&1"
 
 
 rule evaluate_studies:

@@ -44,21 +44,29 @@ def job_counts(*args: str, directory: Path = ROOT) -> dict[str, int]:
     return counts
 
 
+# Evaluation (issue 14): one `score` job per run scores every protocol of the run and, where a
+#   protocol has a robustness or format study, every perturbation too, loading the model once;
+#   `metrics` and `perturbed_metrics` compute every protocol of a run in one process. Before, each
+#   of them was one job per protocol x run (and `score_perturbed` a second model load per run):
+#   every job is a new process paying seconds of imports, and scoring paid the model load again,
+#   while the parallelism that matters (one GPU job per checkpoint) is kept. So below each count
+#   is per run: score = metrics = runs, perturbed_metrics = runs with a perturbed protocol.
+
 # The demo: 1 archive, 2 datasets (each: prepare, validate, data_report = test manifest + format
 #   report); 3 reconstruction jobs (real train, FLUX train, real test) x 2 shards;
-#   runs = (drct + baseline) x 2 backbones = 4, each scored under 2 protocols.
+#   runs = (drct + baseline) x 2 backbones = 4, each scored under 2 protocols in one job.
 DEMO = {
     "build_demo_model": 1, "acquire": 1, "prepare": 2, "validate": 2,
     "data_report": 2, "combine": 2, "reconstruct_shard": 6, "merge_reconstructions": 3,
-    "train_run": 4, "score": 8, "metrics": 8, "tables": 2, "all": 1, "total": 42,
+    "train_run": 4, "score": 4, "metrics": 4, "tables": 2, "all": 1, "total": 34,
 }
 # Paper outputs (issue 6), by hand from config.yaml: robustness and the format control both on
-#   [intra], scored together in one job per run -> 4 score_perturbed, 4 perturbed_metrics, one
-#   robustness and one format_bias report; the one train set (sdv1) has real_rec and fake_rec ->
-#   1 samples, 1 sample_grid. 42 + 4 + 4 + 1 + 1 + 1 + 1 = 54.
+#   [intra], scored in each run's score job -> 4 perturbed_metrics, one robustness and one
+#   format_bias report; the one train set (sdv1) has real_rec and fake_rec -> 1 samples,
+#   1 sample_grid. 34 + 4 + 1 + 1 + 1 + 1 = 42.
 DEMO = {
-    **DEMO, "score_perturbed": 4, "perturbed_metrics": 4, "robustness": 1, "format_bias": 1,
-    "samples": 1, "sample_grid": 1, "total": 54,
+    **DEMO, "perturbed_metrics": 4, "robustness": 1, "format_bias": 1,
+    "samples": 1, "sample_grid": 1, "total": 42,
 }
 # Worked out from the presets, not from the code under test:
 # drct2m_intra: 2 COCO + 16 subsets + 2 fake_rec archives = 20 fetches (pretrained.zip is optional);
@@ -69,12 +77,12 @@ DRCT2M_INTRA = {
     "combine": 1, "train_run": 6, "score": 6, "metrics": 6, "tables": 1, "all": 1,
     "total": 44,
 }
-# + robustness [intra] and format control [intra], one perturbed job per run: 6 score_perturbed,
-#   6 perturbed_metrics, 1 robustness, 1 format_bias; train sets sdv1 and sdv2 both have real_rec
-#   and fake_rec -> 2 samples, 2 sample grids. 44 + 6 + 6 + 1 + 1 + 2 + 2 = 62.
+# + robustness [intra] and format control [intra], in each run's score job: 6 perturbed_metrics,
+#   1 robustness, 1 format_bias; train sets sdv1 and sdv2 both have real_rec and fake_rec
+#   -> 2 samples, 2 sample grids. 44 + 6 + 1 + 1 + 2 + 2 = 56.
 DRCT2M_INTRA = {
-    **DRCT2M_INTRA, "score_perturbed": 6, "perturbed_metrics": 6, "robustness": 1,
-    "format_bias": 1, "samples": 2, "sample_grid": 2, "total": 62,
+    **DRCT2M_INTRA, "perturbed_metrics": 6, "robustness": 1,
+    "format_bias": 1, "samples": 2, "sample_grid": 2, "total": 56,
 }
 # genimage_intra: 8 subset archives; 2 reconstruction jobs x 64 shards; runs = 2 methods x 2 backbones.
 GENIMAGE_INTRA = {
@@ -82,30 +90,30 @@ GENIMAGE_INTRA = {
     "reconstruct_shard": 128, "merge_reconstructions": 2, "combine": 1, "train_run": 4,
     "score": 4, "metrics": 4, "tables": 1, "all": 1, "total": 156,
 }
-# + robustness and format control on [intra], one perturbed job per run (4) -> 4 + 4 jobs, 2
-#   reports; one train set with reconstructions -> 1 samples, 1 grid. 156 + 4 + 4 + 1 + 1 + 1 + 1 = 168.
+# + robustness and format control on [intra], in each run's score job -> 4 perturbed_metrics,
+#   2 reports; one train set with reconstructions -> 1 samples, 1 grid. 156 + 4 + 1 + 1 + 1 + 1 = 164.
 GENIMAGE_INTRA = {
-    **GENIMAGE_INTRA, "score_perturbed": 4, "perturbed_metrics": 4, "robustness": 1,
-    "format_bias": 1, "samples": 1, "sample_grid": 1, "total": 168,
+    **GENIMAGE_INTRA, "perturbed_metrics": 4, "robustness": 1,
+    "format_bias": 1, "samples": 1, "sample_grid": 1, "total": 164,
 }
 # drct2m_to_genimage: 20 + 8 archives, 2 datasets (each: prepare, validate, data_report);
-#   the 6 DRCT-2M runs scored under intra and cross.
+#   the 6 DRCT-2M runs, each scored under intra and cross in one job.
 DRCT2M_TO_GENIMAGE = {
     "acquire": 28, "prepare": 2, "validate": 2, "data_report": 2,
-    "combine": 2, "train_run": 6, "score": 12, "metrics": 12, "tables": 2, "all": 1,
-    "total": 69,
+    "combine": 2, "train_run": 6, "score": 6, "metrics": 6, "tables": 2, "all": 1,
+    "total": 57,
 }
-# + robustness on [intra] and format control on [intra, cross]: one perturbed job per protocol and
-#   run -> 6 + 6 = 12 score_perturbed, 12 perturbed_metrics, 1 robustness, 2 format_bias;
-#   sdv1, sdv2 -> 2 samples, 2 grids. 69 + 12 + 12 + 1 + 2 + 2 + 2 = 100.
+# + robustness on [intra] and format control on [intra, cross], in each run's score job: one
+#   perturbed_metrics job per run for both protocols -> 6, 1 robustness, 2 format_bias;
+#   sdv1, sdv2 -> 2 samples, 2 grids. 57 + 6 + 1 + 2 + 2 + 2 = 70.
 DRCT2M_TO_GENIMAGE = {
-    **DRCT2M_TO_GENIMAGE, "score_perturbed": 12, "perturbed_metrics": 12, "robustness": 1,
-    "format_bias": 2, "samples": 2, "sample_grid": 2, "total": 100,
+    **DRCT2M_TO_GENIMAGE, "perturbed_metrics": 6, "robustness": 1,
+    "format_bias": 2, "samples": 2, "sample_grid": 2, "total": 70,
 }
 # drct2m_intra with recompute: 7 jobs (sdv1 real train/test + sd1.4 fake-rec, sdv2 the same, sdxl real test)
 # x 64 shards = 448 shards, 7 merges; everything else as published.
 DRCT2M_INTRA_RECOMPUTE = {
-    **DRCT2M_INTRA, "reconstruct_shard": 448, "merge_reconstructions": 7, "total": 62 + 448 + 7,
+    **DRCT2M_INTRA, "reconstruct_shard": 448, "merge_reconstructions": 7, "total": 56 + 448 + 7,
 }
 
 
@@ -120,12 +128,15 @@ for _expected in (DEMO, DRCT2M_INTRA, GENIMAGE_INTRA, DRCT2M_TO_GENIMAGE, DRCT2M
 #   fetches: COCO val2017 + 16 DRCT-2M subsets + pretrained.zip + 8 GenImage subsets = 26;
 #   2 datasets (drct2m-test, genimage): prepare, validate, data_report, combine each;
 #   runs = 3 train sets (sdv1, sdv2, genimage-sdv14; drct only) x 2 backbones = 6 import_released;
-#   predictions: intra 4 (sdv1, sdv2) + cross 4 (sdv1, sdv2) + genimage_intra 2 = 10, metrics 10;
+#   the protocols evaluate different runs, so two groups of runs get their own evaluation rules
+#   (rules/common.smk: eval_groups): intra + cross for the 4 sdv1/sdv2 runs (score, metrics: 4
+#   each), genimage_intra for the 2 genimage-sdv14 runs (score_2, metrics_2: 2 each);
 #   3 tables; no reconstruction (the GenImage jobs are training-only, left out), no studies or samples;
-#   26 + 8 + 6 + 10 + 10 + 3 + dvc_views 1 + all 1 = 65.
+#   26 + 8 + 6 + 6 + 6 + 3 + dvc_views 1 + all 1 = 57.
 EVAL_RELEASED = {
     "acquire": 26, "prepare": 2, "validate": 2, "data_report": 2, "combine": 2,
-    "import_released": 6, "score": 10, "metrics": 10, "tables": 3, "dvc_views": 1, "all": 1, "total": 65,
+    "import_released": 6, "score": 4, "score_2": 2, "metrics": 4, "metrics_2": 2, "tables": 3,
+    "dvc_views": 1, "all": 1, "total": 57,
 }
 
 

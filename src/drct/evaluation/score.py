@@ -16,8 +16,14 @@ use too.
 
 Perturbed scoring (robustness study, format-bias control) goes through the same loop: a
 :class:`drct.evaluation.perturb.Perturbation` is applied to the decoded full image before the
-evaluation transform, as the authors' test hooks do. :func:`score_perturbed` loads the model
-once and scores every perturbation in turn, so a study costs one model load per run.
+evaluation transform, as the authors' test hooks do. :func:`score_perturbed` scores every
+perturbation in turn with one model.
+
+:func:`score_protocols` is what the workflow runs (``drct score``, one job per checkpoint): it loads
+the model once and calls :func:`score` for every protocol of the run and :func:`score_perturbed`
+for those with a perturbation study, each writing the same file a job of its own would. Importing
+torch, the backbone library and the checkpoint costs more than scoring a demo test set, and at paper
+scale a GPU job per protocol loaded a ViT-L/14 several times over.
 
 Failures: an image that cannot be decoded is a failure of that image (:class:`ImageReadError`),
 returned by :func:`score_images` per image; a failure of the machine (no space, I/O error, out of
@@ -52,9 +58,12 @@ from drct.training.settings import TrainSettings
 __all__ = [
     "PERTURBED_COLUMNS",
     "PREDICTION_COLUMNS",
+    "ProtocolTask",
     "Scored",
+    "Scorer",
     "load_scorer",
     "score_perturbed",
+    "score_protocols",
     "score",
     "score_images",
     "select_rows",
@@ -202,7 +211,11 @@ def _frame(rows: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def load_scorer(checkpoint: Path, device: str = "auto") -> tuple[torch.nn.Module, torch.device, Callable[..., dict]]:
+#: what :func:`load_scorer` returns: the model, its device and the evaluation transform
+Scorer = tuple[torch.nn.Module, torch.device, Callable[..., dict]]
+
+
+def load_scorer(checkpoint: Path, device: str = "auto") -> Scorer:
     """``(model, device, evaluation transform)`` for a checkpoint: the model on the resolved
     device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) and the transform at its input size."""
     dev = resolve_device(device)
@@ -222,6 +235,7 @@ def score(
     device: str = "auto",
     num_workers: int = 0,
     perturbation: Perturbation | None = None,
+    scorer: Scorer | None = None,
 ) -> pd.DataFrame:
     """Score the manifest's ``split`` images (optionally only ``generators``) and write ``out_csv``.
 
@@ -230,10 +244,11 @@ def score(
     evaluation transform. Returns the predictions (columns :data:`PREDICTION_COLUMNS`, manifest
     order); the CSV is written atomically. Unreadable images raise one
     :class:`drct.images.ImageReadError` naming them, and nothing is written (validation upstream
-    quarantines those, so meeting one is a bug).
+    quarantines those, so meeting one is a bug). ``scorer`` is the checkpoint already loaded by
+    :func:`load_scorer` (then ``device`` is unused): :func:`score_protocols` loads it once.
     """
     rows = select_rows(Path(manifest), split, generators)
-    model, dev, transform = load_scorer(Path(checkpoint), device)
+    model, dev, transform = scorer or load_scorer(Path(checkpoint), device)
     log.info(
         "scoring %d %s images of %d generators with %s on %s (perturbation %s)",
         len(rows), split, rows["generator"].nunique(), checkpoint, dev,
@@ -260,12 +275,13 @@ def score_perturbed(
     batch_size: int = 64,
     device: str = "auto",
     num_workers: int = 0,
+    scorer: Scorer | None = None,
 ) -> pd.DataFrame:
     """:func:`score` under each perturbation in turn, the model loaded once; one long CSV.
 
     Columns :data:`PERTURBED_COLUMNS`: the perturbation's id (``jpeg-60``), kind (``jpeg``) and
     strength (60; empty for ``png``), then the usual prediction columns. Rows are grouped by
-    perturbation, in the given order, each group in manifest order.
+    perturbation, in the given order, each group in manifest order. ``scorer``: as in :func:`score`.
     """
     if not perturbations:
         raise ValueError("score_perturbed needs at least one perturbation")
@@ -273,7 +289,7 @@ def score_perturbed(
     if len(set(ids)) != len(ids):
         raise ValueError(f"perturbations listed twice: {ids}")
     rows = select_rows(Path(manifest), split, generators)
-    model, dev, transform = load_scorer(Path(checkpoint), device)
+    model, dev, transform = scorer or load_scorer(Path(checkpoint), device)
     log.info(
         "scoring %d %s images under %d perturbations (%s) with %s on %s",
         len(rows), split, len(perturbations), ", ".join(ids), checkpoint, dev,
@@ -293,3 +309,55 @@ def score_perturbed(
     write_csv(out, Path(out_csv))
     log.info("wrote %d perturbed predictions to %s", len(out), out_csv)
     return out
+
+
+@dataclass(frozen=True)
+class ProtocolTask:
+    """One protocol a checkpoint is scored on: its manifest's rows to ``out``, and, where the
+    protocol has a perturbation study, the same rows under each of ``perturbations`` to
+    ``perturbed_out``."""
+
+    name: str
+    manifest: Path
+    out: Path
+    #: generators the protocol scores (its columns and shared real set); None = every generator
+    generators: list[str] | None = None
+    perturbations: tuple[Perturbation, ...] = ()
+    perturbed_out: Path | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.perturbations) != (self.perturbed_out is not None):
+            raise ValueError(f"protocol {self.name!r}: give both perturbations and perturbed_out, or neither")
+        ids = [p.id for p in self.perturbations]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"protocol {self.name!r}: perturbations listed twice: {ids}")
+
+
+def score_protocols(
+    checkpoint: Path,
+    tasks: Sequence[ProtocolTask],
+    *,
+    split: str = "test",
+    batch_size: int = 64,
+    device: str = "auto",
+    num_workers: int = 0,
+) -> None:
+    """Every protocol of one checkpoint, clean (:func:`score`) and perturbed (:func:`score_perturbed`),
+    the model loaded once; each output is the file :func:`score` / :func:`score_perturbed` alone
+    would write. The rows of every task are checked before the model is loaded, so a bad manifest
+    fails in seconds, not after the first protocols were scored."""
+    if not tasks:
+        raise ValueError("score_protocols needs at least one protocol")
+    outs = [t.out for t in tasks] + [t.perturbed_out for t in tasks if t.perturbed_out is not None]
+    if len(set(outs)) != len(outs):
+        raise ValueError(f"two protocols write the same file: {[str(o) for o in outs]}")
+    for task in tasks:
+        select_rows(Path(task.manifest), split, task.generators)
+    scorer = load_scorer(Path(checkpoint), device)
+    settings = {"split": split, "batch_size": batch_size, "num_workers": num_workers, "scorer": scorer}
+    for task in tasks:
+        log.info("protocol %s", task.name)
+        score(Path(checkpoint), Path(task.manifest), Path(task.out), generators=task.generators, **settings)
+        if task.perturbations:
+            score_perturbed(Path(checkpoint), Path(task.manifest), Path(task.perturbed_out), task.perturbations,
+                            generators=task.generators, **settings)

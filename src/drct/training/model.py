@@ -11,15 +11,18 @@ in between. Both layers keep PyTorch's default ``nn.Linear`` initialisation, as 
   kept, and ``visual(x)`` is exactly ``encode_image(x)`` (unnormalised, projected: 768 for
   ViT-L/14), which is what the authors' ``clip.load("ViT-L/14")`` model fed to its ``fc``.
 
-Importing this module registers the demo config ``ViT-Tiny-16-quickgelu`` with open_clip.
+timm and open_clip are imported by the function that builds that family's backbone, not by this
+module: every training, import and evaluation job imports this module, and open_clip (13 s here,
+and it brings transformers) is dead weight for a timm run, as timm (10 s) is for anything that only
+needs :class:`DRCTModel`. Building an open_clip model registers the demo config
+``ViT-Tiny-16-quickgelu`` first (:func:`open_clip_module`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
-import open_clip
-import timm
 import torch
 from torch import nn
 
@@ -29,8 +32,14 @@ MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 DEMO_OPEN_CLIP_MODEL = "ViT-Tiny-16-quickgelu"
 DEMO_TIMM_MODEL = "convnext_atto"
 
-if DEMO_OPEN_CLIP_MODEL not in open_clip.list_models():
-    open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+def open_clip_module() -> ModuleType:
+    """open_clip, imported on first use, with this project's model configs (the demo's) registered."""
+    import open_clip
+
+    if DEMO_OPEN_CLIP_MODEL not in open_clip.list_models():
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
+    return open_clip
 
 
 class DRCTModel(nn.Module):
@@ -88,13 +97,15 @@ class DRCTModel(nn.Module):
 
 
 def _timm_backbone(settings: TrainSettings, pretrained: bool) -> tuple[nn.Module, int]:
+    import timm
+
     backbone = timm.create_model(settings.model_name, pretrained=pretrained, num_classes=0)
     feature_dim = int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
     return backbone, feature_dim
 
 
 def _open_clip_backbone(settings: TrainSettings, pretrained: str) -> tuple[nn.Module, int]:
-    clip = open_clip.create_model(settings.model_name, pretrained=pretrained or None)
+    clip = open_clip_module().create_model(settings.model_name, pretrained=pretrained or None)
     visual = clip.visual  # encode_image(x) == visual(x) when normalize=False
     feature_dim = int(visual.output_dim)
     del clip  # drop the text tower: DRCT never uses it
