@@ -89,9 +89,10 @@ def download_source(name):
     source = config["sources"][find(config["downloads"], name, "download")["source"]]
     source = {key: value for key, value in source.items() if key != "description"}
     base = source.get("base_url", "")
-    if base.startswith("file:") and not os.path.isabs(base[len("file:") :]):
-        # a relative local folder (the demo's archive) lies in the workflow's folder, like every shipped file
-        source["base_url"] = "file:" + workflow_file(base[len("file:") :])
+    folder = base.removeprefix("file:")
+    if base.startswith("file:") and not os.path.isabs(folder):
+        # a relative local folder (the demo's archive): found like every shipped file
+        source["base_url"] = f"file:{workflow_file(folder)}"
     if source.get("listing"):
         source["listing"] = workflow_file(
             source["listing"]
@@ -495,7 +496,9 @@ GPU_COMMANDS = {
 # job ("code has changed"), so each command's GPUs travel in one variable every job inherits (cluster
 # jobs too: they parse this file again). A command two rules run counts what both ask for (min),
 # so a rule set to the CPU never fails for lack of a GPU.
-os.environ["DRCT_GPUS"] = ",".join(
-    f"{command}={min(rule_resources(name).get('gpu', 0) for name in rules)}"
-    for command, rules in GPU_COMMANDS.items()
+os.environ.update(
+    DRCT_GPUS=",".join(
+        f"{command}={min(rule_resources(name).get('gpu', 0) for name in rules)}"
+        for command, rules in GPU_COMMANDS.items()
+    )
 )

@@ -48,10 +48,15 @@ def rule_commands() -> dict[str, str]:
     """Rule -> the `drct` subcommand its shell command runs (rules/*.smk)."""
     commands = {}
     for path in sorted((ROOT / "rules").glob("*.smk")):
-        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", path.read_text(), re.S | re.M):
-            found = re.search(r'"drct ([a-z][a-z-]*)', body)
+        text = path.read_text()
+        # `rule NAME:`, or a rule defined in a loop (rules/evaluate.smk): `name: group_rule("NAME", i)`
+        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^rule (\w+):", text, re.M)]
+        starts += [(m.start(), m.group(1)) for m in re.finditer(r'group_rule\(\s*"(\w+)"', text)]
+        starts.sort()
+        for (start, name), (end, _) in zip(starts, [*starts[1:], (len(text), "")]):
+            found = re.search(r'"drct ([a-z][a-z-]*)', text[start:end])
             if found:
-                commands[name] = found.group(1)
+                commands.setdefault(name, found.group(1))
     return commands
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import open_clip
 import timm
 import torch
 from torch import nn
 
-from drct.training.model import DEMO_OPEN_CLIP_MODEL, DEMO_TIMM_MODEL
+from drct.training.model import DEMO_OPEN_CLIP_MODEL, DEMO_TIMM_MODEL, open_clip_module
 
 
 class AuthorsTimm(nn.Module):
@@ -27,7 +26,7 @@ class AuthorsClipV2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.model = open_clip.create_model(DEMO_OPEN_CLIP_MODEL, pretrained=None)
+        self.model = open_clip_module().create_model(DEMO_OPEN_CLIP_MODEL, pretrained=None)
         self.fc = nn.Linear(self.model.visual.output_dim, 1024)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -51,10 +51,10 @@ def test_head_shapes_and_no_activation_between() -> None:
 
 
 def test_open_clip_backbone_is_encode_image() -> None:
-    import open_clip
+    from drct.training.model import open_clip_module
 
     torch.manual_seed(0)
-    clip = open_clip.create_model(DEMO_OPEN_CLIP_MODEL, pretrained=None).eval()
+    clip = open_clip_module().create_model(DEMO_OPEN_CLIP_MODEL, pretrained=None).eval()
     torch.manual_seed(0)
     model = build_model(CLIP).eval()
     x = torch.randn(2, 3, 224, 224)

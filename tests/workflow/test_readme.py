@@ -21,7 +21,8 @@ from drct.cli import build_parser
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 HEADER = ["step", "rule file", "rules", "drct command", "module", "outputs"]
-RULE = re.compile(r"^rule (\w+):", re.MULTILINE)
+# `rule NAME:`, or a rule defined in a loop (rules/evaluate.smk): `rule:` ... `name: group_rule("NAME", i)`
+RULE = re.compile(r"^rule (\w+):|^(\s+)rule:\n(?:\2\s.*\n)*?\2\s+name:\s*\n?\s*group_rule\(\"(\w+)\"", re.MULTILINE)
 CODE = re.compile(r"`([^`\n]+)`")
 
 
@@ -51,8 +52,9 @@ def rule_blocks() -> dict[str, tuple[Path, str]]:
         text = path.read_text()
         for match in RULE.finditer(text):
             rest = text[match.end() :]
-            end = re.search(r"^\S", rest, re.MULTILINE)
-            blocks[match.group(1)] = (path, rest[: end.start()] if end else rest)
+            indent = match.group(2) or ""  # a loop's rule ends at the next statement of the loop
+            end = re.search(rf"\n(?!{indent}\s)(?=\S|{indent}\S)", rest)
+            blocks[match.group(1) or match.group(3)] = (path, rest[: end.start()] if end else rest)
     return blocks
 
 
