@@ -154,7 +154,7 @@ def render_format_bias(
     stem: str = "format_bias",
     only: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
+    """Write ``<stem>.md/.csv/.tex/.png/.pdf/.html`` in ``out_dir``; return the paths.
 
     ``only``: the perturbation ids of this study (the perturbed files may hold the other study's too).
     """

@@ -21,6 +21,7 @@ import pandas as pd
 import seaborn as sns
 
 from drct.io import atomic_write_text, write_csv
+from drct.paper.html import write_html
 from drct.paper.latex import escape, latex_table
 from drct.paper.rounding import format_cell
 from drct.paper.style import method_colours, new_figure, row_label, save_figure
@@ -218,16 +219,18 @@ def write_study_outputs(
     latex: str,
     draw_figure: Callable[[Path, Path], None],
 ) -> list[Path]:
-    """Write a perturbation study's ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
+    """Write a perturbation study's ``<stem>.md/.csv/.tex/.png/.pdf/.html`` in ``out_dir``; return the paths.
 
     Shared by the robustness and the format-bias renderers, which differ only in what they write.
+    The HTML page is the Markdown's tables for ``snakemake --report`` (:mod:`drct.paper.html`).
     """
     out_dir = Path(out_dir)
-    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf")]
+    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf", "html")]
     atomic_write_text(paths[0], markdown)
     write_csv(table, paths[1])
     atomic_write_text(paths[2], latex)
     draw_figure(paths[3], paths[4])
+    write_html(paths[0], paths[5])
     return paths
 
 
@@ -241,7 +244,7 @@ def render_robustness(
     stem: str = "robustness",
     only: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
+    """Write ``<stem>.md/.csv/.tex/.png/.pdf/.html`` in ``out_dir``; return the paths.
 
     ``only``: the perturbation ids of this study (the perturbed files may hold the other study's too).
     """
