@@ -35,7 +35,7 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def report_results(report: str) -> dict:
     """The results a Snakemake report embeds (`var results = {...}`): path -> name, labels, mime type, data URI."""
-    start = report.index("var results = ") + len("var results = ")
+    start = report.index("var results = ", report.index('<script id="results">')) + len("var results = ")
     return json.JSONDecoder().raw_decode(report[start:])[0]
 
 
