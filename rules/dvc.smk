@@ -33,7 +33,7 @@ for _backbone in config["training"]["backbones"]:
 
 
 rule dvc_views:
-    """Each run's metrics, per-generator accuracy and ROC points in folders of one file kind, as DVC reads them."""
+    """Each run's summary metrics, per-generator accuracy and ROC points in folders of one file kind, as DVC reads them."""
     input:
         metrics=[
             f"{eval_dir(p['name'], run.id)}/metrics.json"

@@ -3,7 +3,8 @@
 Reads only evaluation outputs (metrics.json, roc.csv, pr.csv, perturbed metrics, copied samples),
 so it needs no GPU, no torch and no raw data: after `dvc pull` of the evaluation outputs, these
 rules alone regenerate every table and figure. Outputs flagged `report()` make up
-`snakemake --report report.html`, with captions from workflow/report/.
+`snakemake --report report.html`, with captions from workflow/report/: figures as PNG and tables
+as HTML pages (the report shows HTML in the page but a CSV only as a download link).
 """
 
 
@@ -13,16 +14,19 @@ rule tables:
         unpack(paper_inputs),
     output:
         markdown=f"{OUT}/paper/{{protocol}}/table.md",
-        csv=paper_report(f"{OUT}/paper/{{protocol}}/table.csv", "table", "1. Tables"),
+        csv=f"{OUT}/paper/{{protocol}}/table.csv",
         latex=f"{OUT}/paper/{{protocol}}/table.tex",
+        html=paper_report(f"{OUT}/paper/{{protocol}}/table.html", "table", "1. Tables"),
         comparison_md=f"{OUT}/paper/{{protocol}}/comparison.md",
-        comparison=paper_report(
-            f"{OUT}/paper/{{protocol}}/comparison.csv", "comparison", "1. Tables"
-        ),
+        comparison=f"{OUT}/paper/{{protocol}}/comparison.csv",
         comparison_tex=f"{OUT}/paper/{{protocol}}/comparison.tex",
+        comparison_html=paper_report(
+            f"{OUT}/paper/{{protocol}}/comparison.html", "comparison", "1. Tables"
+        ),
         detail_md=f"{OUT}/paper/{{protocol}}/metrics.md",
-        detail=paper_report(
-            f"{OUT}/paper/{{protocol}}/metrics.csv", "metrics", "1. Tables"
+        detail=f"{OUT}/paper/{{protocol}}/metrics.csv",
+        detail_html=paper_report(
+            f"{OUT}/paper/{{protocol}}/metrics.html", "metrics", "1. Tables"
         ),
         figure=paper_report(
             f"{OUT}/paper/{{protocol}}/table_accuracy.png", "accuracy", "2. Figures"
@@ -63,10 +67,11 @@ rule robustness:
         unpack(study_inputs),
     output:
         markdown=f"{OUT}/paper/{{protocol}}/robustness.md",
-        csv=paper_report(
-            f"{OUT}/paper/{{protocol}}/robustness.csv", "robustness", "3. Robustness"
-        ),
+        csv=f"{OUT}/paper/{{protocol}}/robustness.csv",
         latex=f"{OUT}/paper/{{protocol}}/robustness.tex",
+        html=paper_report(
+            f"{OUT}/paper/{{protocol}}/robustness.html", "robustness", "3. Robustness"
+        ),
         figure=paper_report(
             f"{OUT}/paper/{{protocol}}/robustness.png",
             "robustness",
@@ -99,12 +104,13 @@ rule format_bias:
         unpack(study_inputs),
     output:
         markdown=f"{OUT}/paper/{{protocol}}/format_bias.md",
-        csv=paper_report(
-            f"{OUT}/paper/{{protocol}}/format_bias.csv",
+        csv=f"{OUT}/paper/{{protocol}}/format_bias.csv",
+        latex=f"{OUT}/paper/{{protocol}}/format_bias.tex",
+        html=paper_report(
+            f"{OUT}/paper/{{protocol}}/format_bias.html",
             "format_bias",
             "4. Format bias",
         ),
-        latex=f"{OUT}/paper/{{protocol}}/format_bias.tex",
         figure=paper_report(
             f"{OUT}/paper/{{protocol}}/format_bias.png",
             "format_bias",

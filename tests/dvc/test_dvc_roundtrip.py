@@ -109,8 +109,9 @@ def test_second_repro_runs_nothing_and_both_tools_agree(first: tuple[Path, str])
     assert run(clone, "git", "status", "--porcelain").stdout == ""
 
 
-def test_metrics_and_plots_show_every_run_per_generator(first: tuple[Path, str]) -> None:
+def test_metrics_show_a_row_per_run_and_plots_every_generator(first: tuple[Path, str]) -> None:
     from drct.config import load_yaml, validate_config
+    from drct.dvc.views import SUMMARY_KEYS
     from drct.planning.runs import runs_for_protocol
 
     clone, _ = first
@@ -122,10 +123,12 @@ def test_metrics_and_plots_show_every_run_per_generator(first: tuple[Path, str])
         expected = {f"results/demo/metrics/{protocol['name']}/{r.id}.json" for r in runs_for_protocol(config, protocol)}
         runs = {p: v["data"] for p, v in files.items() if f"/metrics/{protocol['name']}/" in p}
         assert set(runs) == expected
-        for values in runs.values():
-            assert {c["generator"] for c in protocol["columns"]} <= set(values["generators"])
-            assert all(0 <= g["acc"] <= 100 for g in values["generators"].values())
+        for values in runs.values():  # one short row per run: the Avg numbers, per-generator detail in the plots
+            assert set(values) <= set(SUMMARY_KEYS) and {"acc", "real_acc", "fake_acc"} <= set(values)
+            assert all(0 <= values[k] <= 100 for k in ("acc", "real_acc", "fake_acc"))
         charts += len(expected)
+    table = run(clone, "dvc", "metrics", "show").stdout.splitlines()
+    assert len(table) == 1 + len(files) and max(map(len, table)) <= 150, "\n".join(table)
     plots = json.loads(run(clone, "dvc", "plots", "show", "--json").stdout)
     assert not plots.get("errors"), plots.get("errors")
     assert len(plots["data"]) == 2 * charts  # an accuracy chart and a ROC chart per run and protocol
@@ -134,6 +137,10 @@ def test_metrics_and_plots_show_every_run_per_generator(first: tuple[Path, str])
     points = plots["data"][roc[0]][0]["content"]["data"]["values"]
     assert {"fpr", "tpr", "label", "point"} <= set(points[0])
     assert "Data and pipelines are up to date." in output(run(clone, "dvc", "status"))
+    # the HTML of `dvc plots show` lands in dvc_plots/, which git ignores
+    run(clone, "dvc", "plots", "show")
+    assert (clone / "dvc_plots" / "index.html").is_file()
+    assert run(clone, "git", "status", "--porcelain").stdout == ""
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,10 @@ from drct.cli import main
 from drct.dvc.views import (
     ACCURACY_COLUMNS,
     ROC_COLUMNS,
+    SUMMARY_KEYS,
     accuracy_table,
-    numeric_view,
     roc_table,
+    summary,
     write_views,
 )
 from drct.dvc.workspace import foreign_entries
@@ -28,7 +29,8 @@ PROTOCOLS = [
 
 def _metrics(run: str, protocol: str, generators: dict) -> dict:
     """A `drct metrics` output: per-generator numbers, their mean, intervals (lists) and names."""
-    mean = {"acc": sum(g["acc"] for g in generators.values()) / len(generators), "acc_ci": [40.0, 60.0]}
+    mean = {"acc": sum(g["acc"] for g in generators.values()) / len(generators), "acc_ci": [40.0, 60.0],
+            "real_acc": 50.0, "fake_acc": 61.0, "auc": 0.55, "ap": 0.6, "oracle_acc": 90.0}
     return {"run": run, "protocol": protocol, "generators": generators, "mean": mean,
             "bootstrap": {"resamples": 1000, "seed": 0}}
 
@@ -38,10 +40,18 @@ def _gen(acc: float, **extra) -> dict:
             "n_real": 25, "n_fake": 8, "acc_ci": [acc - 5, acc + 5], **extra}
 
 
-def test_numeric_view_keeps_finite_numbers_and_nesting_only() -> None:
-    tree = {"a": 1, "b": 2.5, "c": "name", "d": [1, 2], "e": True, "f": math.nan, "g": {"h": 3, "i": "x"},
-            "j": {"k": "only text"}}
-    assert numeric_view(tree) == {"a": 1, "b": 2.5, "g": {"h": 3}}
+def test_summary_is_the_mean_blocks_headline_numbers_only() -> None:
+    metrics = _metrics("r", "intra", {"flux": _gen(70.0), "sd": _gen(60.0)})
+    assert summary(metrics) == {"acc": 65.0, "real_acc": 50.0, "fake_acc": 61.0, "auc": 0.55, "ap": 0.6}
+    assert tuple(summary(metrics)) == SUMMARY_KEYS
+    # an undefined AUC (one class only) is left out, never written as a number DVC would diff
+    metrics["mean"].update(auc=math.nan, ap=None)
+    assert set(summary(metrics)) == {"acc", "real_acc", "fake_acc"}
+
+
+def test_summary_refuses_files_without_a_mean_block() -> None:
+    with pytest.raises(ValueError, match="no 'mean' block"):
+        summary({"run": "r", "generators": {"flux": _gen(1.0)}})
 
 
 def test_accuracy_table_follows_the_protocol_columns_and_labels() -> None:
@@ -70,11 +80,9 @@ def test_views_are_named_by_the_run_and_protocol_each_file_states(tmp_path: Path
         "plots/accuracy/cross/drct-convb-sdv1-seed0.csv",
         "plots/accuracy/intra/baseline-convb-sdv1-seed0.csv",
     ]
+    # one flat row per run for `dvc metrics show`: the Avg numbers, no generator, interval or count
     view = json.loads((tmp_path / "metrics/intra/baseline-convb-sdv1-seed0.json").read_text())
-    assert set(view) == {"generators", "mean"}
-    assert view["generators"]["sd"] == {"acc": 60.0, "real_acc": 50.0, "fake_acc": 70.0, "auc": 0.5, "ap": 0.6,
-                                        "n_real": 25, "n_fake": 8}
-    assert view["mean"] == {"acc": 65.0}
+    assert view == {"acc": 65.0, "real_acc": 50.0, "fake_acc": 61.0, "auc": 0.55, "ap": 0.6}
     plot = pd.read_csv(tmp_path / "plots/accuracy/cross/drct-convb-sdv1-seed0.csv")
     assert plot.to_dict("records") == [{"generator": "midj", "label": "Midjourney", "acc": 80.0, "real_acc": 50.0,
                                         "fake_acc": 110.0, "auc": 0.5, "ap": 0.6}]

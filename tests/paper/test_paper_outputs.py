@@ -152,7 +152,7 @@ def test_robustness_and_format_bias_reports(genimage_runs, tmp_path):
         for i, run in enumerate(RUNS_META)
     ]
     paths = render_robustness(rob, metrics, RUNS_META, tmp_path / "out", "GenImage", demo=False)
-    assert [p.name for p in paths] == [f"robustness.{e}" for e in ("md", "csv", "tex", "png", "pdf")]
+    assert [p.name for p in paths] == [f"robustness.{e}" for e in ("md", "csv", "tex", "png", "pdf", "html")]
     md = paths[0].read_text()
     assert "## JPEG quality" in md and "our addition" in md
     assert "| Method | DR | clean | 60 | 90 |" in md

@@ -5,8 +5,10 @@ This is the test a researcher's first `make demo` stands on. It takes a few minu
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +18,50 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: CSV columns the printed tables leave out (notes follow the table as a list; the rest is for machines)
+TABLE_ONLY = ["notes", "group", "avg_like_for_like", "shared_columns"]
+
+
+def report_results(report: str) -> dict:
+    """The results a Snakemake report embeds (`var results = {...}`): path -> name, labels, mime type, data URI."""
+    start = report.index("var results = ", report.index('<script id="results">')) + len("var results = ")
+    return json.JSONDecoder().raw_decode(report[start:])[0]
+
+
+def embedded_page(data_uri: str) -> str:
+    """The file behind an embedded report result's `data:...;base64,...` URI."""
+    return base64.b64decode(data_uri.split(";base64,", 1)[1]).decode("utf-8")
+
+
+def html_tables(page: str) -> list[list[list[str]]]:
+    """Every <table> of an HTML page as rows of cell texts (header row included)."""
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: list[list[list[str]]] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None:
+                self.tables[-1][-1].append("".join(self.cell))
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Cells()
+    parser.feed(page)
+    return parser.tables
 
 
 @pytest.mark.slow
@@ -66,6 +112,20 @@ def test_paper_outputs_studies_and_report(demo_run) -> None:
     html = (workdir / "report.html").read_text(errors="replace")
     for caption in ("oracle-threshold accuracy", "Format-bias control", "framework figure"):
         assert caption in html, caption
+    # every result is shown in the page: figures as images, tables as HTML tables (a CSV is only a link)
+    results = report_results(html)
+    assert {r["mime_type"] for r in results.values()} == {"image/png", "text/html"}
+    pages = {(r["labels"].get("protocol"), r["name"]): embedded_page(r["data_uri"]) for r in results.values()
+             if r["mime_type"] == "text/html"}
+    for protocol in ("intra", "cross"):
+        assert {name for p, name in pages if p == protocol} >= {"table.html", "comparison.html", "metrics.html"}
+        for name in ("table", "comparison"):
+            printed = pd.read_csv(paper / protocol / f"{name}.csv", dtype=str, keep_default_na=False)
+            rows = [row for table in html_tables(pages[(protocol, f"{name}.html")]) for row in table]
+            for _, line in printed.iterrows():  # each printed row is a row of the page's tables, cells in order
+                cells = [c for c in line.drop(labels=TABLE_ONLY, errors="ignore") if c != ""]
+                assert any(cells == [c for c in row if c != ""] for row in rows), (protocol, name, cells)
+    assert {name for p, name in pages if p == "intra"} >= {"robustness.html", "format_bias.html"}
 
 
 @pytest.mark.slow

@@ -36,10 +36,11 @@ def check_workspace(args: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "dvc-views", dvc_views, "Per-run metric and accuracy files in the folders DVC reads (no torch).")
+    p = add_command(sub, "dvc-views", dvc_views, "Per-run summary metrics (Avg ACC, real/fake ACC, AUC, AP) and "
+                    "per-generator plot files in the folders DVC reads (no torch).")
     p.add_argument("--metrics", nargs="+", required=True, help="metrics.json per run and protocol")
     p.add_argument("--protocols", type=json_arg, required=True, help="evaluation.protocols (JSON or @file)")
-    p.add_argument("--metrics-dir", required=True, help="writes <protocol>/<run>.json here")
+    p.add_argument("--metrics-dir", required=True, help="writes <protocol>/<run>.json (the run's summary) here")
     p.add_argument("--roc", nargs="*", default=None, help="roc.csv per run, in the order of --metrics")
     p.add_argument("--plots-dir", required=True, help="writes accuracy/ and roc/<protocol>/<run>.csv here")
 

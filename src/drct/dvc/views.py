@@ -5,8 +5,11 @@ evaluation run's folder (``eval/<protocol>/<run>/``) holds predictions and curve
 ``metrics.json``: pointed at it, DVC would parse a 100,000-row predictions CSV as a "metric".
 So each run's numbers are also written to folders that hold one kind of file each:
 
-- ``<metrics_dir>/<protocol>/<run>.json``: the numeric fields of ``metrics.json`` (per generator
-  and mean), one row per run in ``dvc metrics show`` and one line per value in ``dvc metrics diff``;
+- ``<metrics_dir>/<protocol>/<run>.json``: the run's summary, the ``mean`` block of ``metrics.json``
+  (Avg over the protocol's generator columns) reduced to :data:`SUMMARY_KEYS`, one short row per run
+  in ``dvc metrics show`` and one line per value in ``dvc metrics diff``. Every numeric field of
+  every generator made rows of about 5,000 characters on the demo (70 columns); the per-generator
+  numbers are in the accuracy plot view below and in ``metrics.json`` itself;
 - ``<plots_dir>/accuracy/<protocol>/<run>.csv``: one row per generator column (in the protocol's
   order, with its display label), which DVC draws as one bar chart per run, revisions side by side;
 - ``<plots_dir>/roc/<protocol>/<run>.csv``: the run's ``roc.csv`` with each generator's label and
@@ -28,7 +31,12 @@ import pandas as pd
 
 from drct.io import write_csv, write_json
 
-__all__ = ["ACCURACY_COLUMNS", "ROC_COLUMNS", "accuracy_table", "numeric_view", "roc_table", "view_paths", "write_views"]
+__all__ = ["ACCURACY_COLUMNS", "ROC_COLUMNS", "SUMMARY_KEYS", "accuracy_table", "roc_table", "summary", "view_paths",
+           "write_views"]
+
+#: The run's metrics DVC shows (written with sorted keys): the ``mean`` block's Avg ACC (%), real and fake ACC (%),
+#: AUC and AP (0-1). Intervals, oracle numbers and counts stay in ``metrics.json``.
+SUMMARY_KEYS: tuple[str, ...] = ("acc", "real_acc", "fake_acc", "auc", "ap")
 
 #: Columns of an accuracy view; the metric names are those of ``metrics.json``.
 ACCURACY_COLUMNS: tuple[str, ...] = ("generator", "label", "acc", "real_acc", "fake_acc", "auc", "ap")
@@ -40,21 +48,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def numeric_view(tree: Mapping[str, Any]) -> dict[str, Any]:
-    """The finite numbers of a nested mapping, nesting kept; lists, strings and NaN dropped.
+def summary(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The :data:`SUMMARY_KEYS` of ``metrics.json``'s ``mean`` block.
 
-    DVC shows every scalar leaf as a metric column; run and protocol names are already in the
-    file's path, and bootstrap intervals (lists) are not metrics DVC can diff.
+    A key that is missing or not a finite number (an AUC is NaN when a column has one class only)
+    is left out rather than written as a number DVC would diff; a file without a ``mean`` block
+    is not a ``drct metrics`` output and is an error.
     """
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            inner = numeric_view(value)
-            if inner:
-                out[key] = inner
-        elif _is_number(value):
-            out[key] = value
-    return out
+    mean = metrics.get("mean")
+    if not isinstance(mean, Mapping):
+        raise ValueError(f"metrics of run {metrics.get('run')!r} have no 'mean' block")
+    return {key: mean[key] for key in SUMMARY_KEYS if _is_number(mean.get(key))}
 
 
 def accuracy_table(metrics: Mapping[str, Any], columns: Sequence[Mapping[str, str]]) -> pd.DataFrame:
@@ -132,8 +136,7 @@ def write_views(
             raise ValueError(f"{path}: run {run!r} under protocol {protocol!r} given twice")
         seen.add((protocol, run))
         metric_path, accuracy_path, roc_path = view_paths(protocol, run, metrics_dir, plots_dir)
-        view = {key: numeric_view(metrics[key]) for key in ("generators", "mean") if key in metrics}
-        write_json(metric_path, view)
+        write_json(metric_path, summary(metrics))
         write_csv(accuracy_table(metrics, by_name[protocol]["columns"]), accuracy_path)
         written += [metric_path, accuracy_path]
         if roc_files is not None:

@@ -9,6 +9,8 @@ layout table and its accuracy figure; :func:`render_paper` writes everything for
                        and group headers), the paper's rows and ours (seeds: mean ± std)
 ``comparison.*``       each of our rows beside the paper's row and the difference
 ``metrics.*``          beyond the paper: real/fake ACC, AUC, AP, oracle ACC, ACC 95 % CI
+``*.html``             each Markdown table as an HTML page (``snakemake --report`` shows
+                       HTML in the page, CSV only as a download link)
 ``table_accuracy.*``   bars: ours vs the paper per generator
 ``heatmap.*``          methods x generators, ours and the paper's
 ``difference.*``       bars: ours minus the paper
@@ -35,6 +37,7 @@ from drct.paper.curve_plots import curve_figure
 from drct.paper.detail import detail_frame, detail_markdown
 from drct.paper.difference import difference_figure
 from drct.paper.heatmap import accuracy_heatmap
+from drct.paper.html import write_html
 from drct.paper.latex import escape, latex_table, latex_tabular
 from drct.paper.style import row_label
 from drct.paper.tables import (
@@ -55,9 +58,9 @@ __all__ = ["render_protocol", "render_paper", "output_paths", "PAPER_OUTPUTS"]
 
 #: Files :func:`render_paper` writes in its folder (the rule's outputs).
 PAPER_OUTPUTS: tuple[str, ...] = (
-    "table.md", "table.csv", "table.tex",
-    "comparison.md", "comparison.csv", "comparison.tex",
-    "metrics.md", "metrics.csv",
+    "table.md", "table.csv", "table.tex", "table.html",
+    "comparison.md", "comparison.csv", "comparison.tex", "comparison.html",
+    "metrics.md", "metrics.csv", "metrics.html",
     "table_accuracy.png", "table_accuracy.pdf", "heatmap.png", "heatmap.pdf",
     "difference.png", "difference.pdf", "roc.png", "roc.pdf", "pr.png", "pr.pdf",
 )
@@ -224,6 +227,8 @@ def render_paper(
         paths["metrics.md"], detail_markdown(detail, f"{title}: metrics beyond the paper", runs[0].bootstrap if runs else None)
     )
     write_csv(detail, paths["metrics.csv"])
+    for stem in ("table", "comparison", "metrics"):
+        write_html(paths[f"{stem}.md"], paths[f"{stem}.html"])
 
     accuracy_figure(table, paths["table_accuracy.png"], paths["table_accuracy.pdf"], title)
     accuracy_heatmap(table, paths["heatmap.png"], paths["heatmap.pdf"], title)

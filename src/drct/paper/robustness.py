@@ -22,6 +22,7 @@ import pandas as pd
 import seaborn as sns
 
 from drct.io import atomic_write_text, write_csv
+from drct.paper.html import write_html
 from drct.paper.latex import escape, latex_table
 from drct.paper.rounding import format_cell
 from drct.paper.style import method_colours, new_figure, row_label, save_figure
@@ -228,20 +229,22 @@ def render_study(
     stem: str,
     only: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write a perturbation study's ``<stem>.md/.csv/.tex/.png/.pdf`` in ``out_dir``; return the paths.
+    """Write a perturbation study's ``<stem>.md/.csv/.tex/.png/.pdf/.html`` in ``out_dir``; return the paths.
 
     Shared by the robustness study and the format-bias control, which differ only in ``outputs``.
     ``only``: the perturbation ids of this study (the perturbed files may hold the other study's too).
+    The HTML page is the Markdown's tables for ``snakemake --report`` (:mod:`drct.paper.html`).
     """
     title = f"{title}: {name}"
     summary = robustness_summary(load_perturbed(perturbed_files, clean_files, runs_meta, only))
     markdown, table, latex, draw_figure = outputs(summary, title, demo)
     out_dir = Path(out_dir)
-    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf")]
+    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "png", "pdf", "html")]
     atomic_write_text(paths[0], markdown)
     write_csv(table, paths[1])
     atomic_write_text(paths[2], latex)
     draw_figure(paths[3], paths[4])
+    write_html(paths[0], paths[5])
     return paths
 
 
