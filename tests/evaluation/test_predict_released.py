@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from helpers.authors_models import AuthorsTimm as AuthorsConvNeXt
+from helpers.authors_release import pretrained_zip
 from helpers.data_server import FakeModelScope
-from helpers.authors_release import AuthorsConvNeXt, pretrained_zip
 from PIL import Image
 
 import drct.training.import_released as import_module

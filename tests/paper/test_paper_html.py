@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
+from helpers.html_tables import tables_of
 
 from drct.paper.html import markdown_page, write_html
 from drct.paper.tables import write_table
-
-
-class Tables(HTMLParser):
-    """Every <table> of a page as rows of cell texts, and whether each cell is right-aligned."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self.right: list[list[bool]] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-            self.right.append([("class", "num") in attrs])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][-1].append("".join(self._cell))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def tables_of(page: str) -> Tables:
-    parser = Tables()
-    parser.feed(page)
-    return parser
-
 
 MARKDOWN = """# Table 1 <ours>
 

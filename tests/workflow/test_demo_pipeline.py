@@ -8,11 +8,11 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.html_tables import tables_of
 from helpers.workflow import snakemake
 from PIL import Image
 
@@ -31,37 +31,6 @@ def report_results(report: str) -> dict:
 def embedded_page(data_uri: str) -> str:
     """The file behind an embedded report result's `data:...;base64,...` URI."""
     return base64.b64decode(data_uri.split(";base64,", 1)[1]).decode("utf-8")
-
-
-def html_tables(page: str) -> list[list[list[str]]]:
-    """Every <table> of an HTML page as rows of cell texts (header row included)."""
-
-    class Cells(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.tables: list[list[list[str]]] = []
-            self.cell: list[str] | None = None
-
-        def handle_starttag(self, tag: str, attrs: list) -> None:
-            if tag == "table":
-                self.tables.append([])
-            elif tag == "tr":
-                self.tables[-1].append([])
-            elif tag in ("td", "th"):
-                self.cell = []
-
-        def handle_endtag(self, tag: str) -> None:
-            if tag in ("td", "th") and self.cell is not None:
-                self.tables[-1][-1].append("".join(self.cell))
-                self.cell = None
-
-        def handle_data(self, data: str) -> None:
-            if self.cell is not None:
-                self.cell.append(data)
-
-    parser = Cells()
-    parser.feed(page)
-    return parser.tables
 
 
 @pytest.mark.slow
@@ -121,7 +90,7 @@ def test_paper_outputs_studies_and_report(demo_run) -> None:
         assert {name for p, name in pages if p == protocol} >= {"table.html", "comparison.html", "metrics.html"}
         for name in ("table", "comparison"):
             printed = pd.read_csv(paper / protocol / f"{name}.csv", dtype=str, keep_default_na=False)
-            rows = [row for table in html_tables(pages[(protocol, f"{name}.html")]) for row in table]
+            rows = [row for table in tables_of(pages[(protocol, f"{name}.html")]).tables for row in table]
             for _, line in printed.iterrows():  # each printed row is a row of the page's tables, cells in order
                 cells = [c for c in line.drop(labels=TABLE_ONLY, errors="ignore") if c != ""]
                 assert any(cells == [c for c in row if c != ""] for row in rows), (protocol, name, cells)

@@ -10,15 +10,14 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
-from packaging.requirements import Requirement
-
 from helpers.env_imports import closure, env_requirements
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVS = sorted((ROOT / "envs").glob("*.yaml"))
