@@ -52,7 +52,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, torch.
     manifest = write_manifest(root, DRCT_FOLDERS)
     train(manifest, root / "single", SETTINGS)
     command = [
-        sys.executable, "-m", "drct.cli", "train", "--nproc-per-node", "2", "--threads", "2",
+        sys.executable, "-m", "drct.cli", "train-run", "--nproc-per-node", "2", "--threads", "2",
         "--manifest", str(manifest), "--settings", json.dumps(SETTINGS.to_dict()), "--out-dir", str(root / "ddp"),
     ]
     result = subprocess.run(command, env=_ddp_env(), capture_output=True, text=True, timeout=600)
