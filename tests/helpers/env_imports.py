@@ -35,16 +35,16 @@ def normalise(name: str) -> str:
 
 def rule_envs() -> dict[str, tuple[str, str]]:
     """``{rule: (env name, drct subcommand)}`` for every rule of rules/*.smk that has a conda env."""
+    from helpers.workflow import rule_blocks
+
     found: dict[str, tuple[str, str]] = {}
-    for smk in sorted((ROOT / "rules").glob("*.smk")):
-        blocks = re.split(r"^rule (\w+):", smk.read_text(encoding="utf-8"), flags=re.M)
-        for name, body in zip(blocks[1::2], blocks[2::2]):
-            env = re.search(r'conda:\s*\n\s*"[^"]*envs/(\w+)\.yaml"', body)
-            if env is None:
-                continue
-            command = re.search(r"\bdrct ([a-z][\w-]*)", body)
-            assert command, f"{smk.name}: rule {name} has an env but no `drct SUBCOMMAND` shell command"
-            found[name] = (env.group(1), command.group(1))
+    for name, (smk, body) in rule_blocks().items():
+        env = re.search(r'conda:\s*\n\s*"[^"]*envs/(\w+)\.yaml"', body)
+        if env is None:
+            continue
+        command = re.search(r"\bdrct ([a-z][\w-]*)", body)
+        assert command, f"{smk.name}: rule {name} has an env but no `drct SUBCOMMAND` shell command"
+        found[name] = (env.group(1), command.group(1))
     return found
 
 

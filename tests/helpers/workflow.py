@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,3 +40,21 @@ def failure_report(name: str, workdir: Path, result: subprocess.CompletedProcess
     if result is not None:
         log = log or (result.stdout + result.stderr)
     return f"{name} run failed:\n{log[-6000:]}\n{logs[-8000:]}"
+
+
+# `rule NAME:`, or a rule defined in a loop (rules/evaluate.smk): `rule:` ... `name: group_rule("NAME", i)`
+RULE = re.compile(r"^rule (\w+):|^(\s+)rule:\n(?:\2\s.*\n)*?\2\s+name:\s*\n?\s*group_rule\(\"(\w+)\"", re.MULTILINE)
+
+
+def rule_blocks() -> dict[str, tuple[Path, str]]:
+    """Every rule of rules/*.smk (loop-defined ones by their first name), with its file and its text
+    up to the next statement at its level."""
+    blocks: dict[str, tuple[Path, str]] = {}
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        text = path.read_text()
+        for match in RULE.finditer(text):
+            rest = text[match.end() :]
+            indent = match.group(2) or ""  # a loop's rule ends at the next statement of the loop
+            end = re.search(rf"\n(?!{indent}\s)(?=\S|{indent}\S)", rest)
+            blocks[match.group(1) or match.group(3)] = (path, rest[: end.start()] if end else rest)
+    return blocks

@@ -15,14 +15,13 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.workflow import rule_blocks
 
 from drct.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 HEADER = ["step", "rule file", "rules", "drct command", "module", "outputs"]
-# `rule NAME:`, or a rule defined in a loop (rules/evaluate.smk): `rule:` ... `name: group_rule("NAME", i)`
-RULE = re.compile(r"^rule (\w+):|^(\s+)rule:\n(?:\2\s.*\n)*?\2\s+name:\s*\n?\s*group_rule\(\"(\w+)\"", re.MULTILINE)
 CODE = re.compile(r"`([^`\n]+)`")
 
 
@@ -43,19 +42,6 @@ def step_table(text: str) -> list[dict[str, list[str]]]:
 
 def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
-
-
-def rule_blocks() -> dict[str, tuple[Path, str]]:
-    """Every `rule NAME:` of rules/*.smk, with its file and its text up to the next top-level statement."""
-    blocks: dict[str, tuple[Path, str]] = {}
-    for path in sorted((ROOT / "rules").glob("*.smk")):
-        text = path.read_text()
-        for match in RULE.finditer(text):
-            rest = text[match.end() :]
-            indent = match.group(2) or ""  # a loop's rule ends at the next statement of the loop
-            end = re.search(rf"\n(?!{indent}\s)(?=\S|{indent}\S)", rest)
-            blocks[match.group(1) or match.group(3)] = (path, rest[: end.start()] if end else rest)
-    return blocks
 
 
 def has_shell(block: str) -> bool:
