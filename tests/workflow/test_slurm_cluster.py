@@ -40,7 +40,7 @@ CLUSTER = ROOT / "scripts" / "slurm" / "cluster.sh"
 # not part of it)
 DEMO_RULES = {
     "acquire", "prepare", "validate", "data_report", "build_demo_model", "reconstruct_shard",
-    "merge_reconstructions", "combine", "train_run", "score", "score_perturbed", "metrics",
+    "merge_reconstructions", "combine", "train_run", "score", "metrics",
     "perturbed_metrics", "samples", "tables", "robustness", "format_bias", "sample_grid", "dvc_views",
 }
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
