@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.manifests import write_rows_manifest
 from PIL import Image
 
-from drct.data.manifest import MANIFEST_COLUMNS
 from drct.evaluation.score import PREDICTION_COLUMNS, score
 from drct.images import ImageReadError
 from drct.training.checkpoint import load_model, save_checkpoint
@@ -46,16 +46,6 @@ def _image(path: Path, height: int, width: int, seed: int) -> np.ndarray:
     return pixels
 
 
-def _manifest(root: Path, rows: list[dict]) -> Path:
-    df = pd.DataFrame(rows)
-    for col in MANIFEST_COLUMNS:
-        if col not in df.columns:
-            df[col] = ""
-    path = root / "manifest.csv"
-    df[[*MANIFEST_COLUMNS, "status"]].to_csv(path, index=False)
-    return path
-
-
 def _by_hand(pixels: np.ndarray, size: int) -> torch.Tensor:
     """Zero-pad centred to ``size``, centre-crop ``size``, ImageNet-normalise; all offsets even here."""
     h, w, _ = pixels.shape
@@ -82,7 +72,7 @@ def test_predict_scores_filters_and_writes(tmp_path, checkpoint):
         pixels[rel] = _image(root / rel, h, w, seed=i)
         rows.append({"dataset": "d", "generator": gen, "split": split, "label": label, "path": rel, "status": status})
     rows.append({"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "", "status": "failed"})
-    manifest = _manifest(root, rows)
+    manifest = write_rows_manifest(root, rows)
 
     out_csv = tmp_path / "eval" / "predictions.csv"
     out = score(checkpoint, manifest, out_csv, generators=["A", "real"], batch_size=2, device="cpu")
@@ -107,7 +97,7 @@ def test_unreadable_image_raises_with_its_path(tmp_path, checkpoint):
     root = tmp_path / "data"
     _image(root / "imgs/ok.png", 64, 64, seed=1)
     (root / "imgs/broken.png").write_bytes(b"not a png")
-    manifest = _manifest(root, [
+    manifest = write_rows_manifest(root, [
         {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "imgs/ok.png", "status": "ok"},
         {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "imgs/broken.png", "status": "ok"},
     ])
@@ -119,7 +109,7 @@ def test_unreadable_image_raises_with_its_path(tmp_path, checkpoint):
 def test_missing_generator_raises(tmp_path, checkpoint):
     root = tmp_path / "data"
     _image(root / "imgs/ok.png", 64, 64, seed=1)
-    manifest = _manifest(root, [
+    manifest = write_rows_manifest(root, [
         {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": "imgs/ok.png", "status": "ok"},
     ])
     with pytest.raises(ValueError, match="'real'"):
@@ -136,7 +126,7 @@ def test_score_perturbed_scores_each_perturbation_through_the_same_path(tmp_path
         rel = f"imgs/{gen}_{i}.png"
         pixels[rel] = _image(root / rel, h, w, seed=10 + i)
         rows.append({"dataset": "d", "generator": gen, "split": "test", "label": label, "path": rel, "status": "ok"})
-    manifest = _manifest(root, rows)
+    manifest = write_rows_manifest(root, rows)
 
     clean = score(checkpoint, manifest, tmp_path / "clean.csv", device="cpu")
     perturbations = [Perturbation("png"), Perturbation("scale", 0.5), Perturbation("jpeg", 60)]
@@ -166,7 +156,7 @@ def test_a_machine_failure_during_evaluation_is_not_an_image_error(tmp_path, che
     root = tmp_path / "data"
     _image(root / "imgs/a.png", 64, 64, seed=1)
     _image(root / "imgs/b.png", 64, 64, seed=2)
-    manifest = _manifest(root, [
+    manifest = write_rows_manifest(root, [
         {"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": f"imgs/{n}", "status": "ok"}
         for n in ("a.png", "b.png")
     ])
@@ -191,4 +181,4 @@ def test_all_unreadable_images_are_named_at_once(tmp_path, checkpoint):
         (root / "imgs" / name).write_bytes(b"nope")
         rows.append({"dataset": "d", "generator": "A", "split": "test", "label": 1, "path": f"imgs/{name}", "status": "ok"})
     with pytest.raises(ImageReadError, match=r"2 image\(s\)(.|\n)*x.png(.|\n)*y.png"):
-        score(checkpoint, _manifest(root, rows), tmp_path / "p.csv", device="cpu")
+        score(checkpoint, write_rows_manifest(root, rows), tmp_path / "p.csv", device="cpu")

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.manifests import write_rows_manifest
 from PIL import Image
 
 from drct.cli import main
-from drct.data.manifest import MANIFEST_COLUMNS
 from drct.evaluation.perturb import parse_perturbation
 from drct.evaluation.score import ProtocolTask, score, score_perturbed
 from drct.training.checkpoint import save_checkpoint
@@ -46,13 +46,7 @@ def _manifest(root: Path, generators: list[tuple[str, int]], seed: int) -> Path:
         Image.fromarray(pixels).save(root / rel)
         rows.append({"dataset": root.name, "generator": generator, "split": "test", "label": label, "path": rel,
                      "status": "ok"})
-    frame = pd.DataFrame(rows)
-    for column in MANIFEST_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = ""
-    path = root / "manifest.csv"
-    frame[[*MANIFEST_COLUMNS, "status"]].to_csv(path, index=False)
-    return path
+    return write_rows_manifest(root, rows)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from drct.data.manifest import MANIFEST_COLUMNS
+
 COLUMNS = ["dataset", "generator", "split", "label", "path", "bytes", "width", "height", "format", "sha256", "status"]
 
 
@@ -43,3 +45,14 @@ DRCT_FOLDERS = [
     ("demo", "real-rec", "train", 1, 4),
     ("demo", "fake-rec", "train", 1, 4),
 ]
+
+
+def write_rows_manifest(root: Path, rows: list[dict]) -> Path:
+    """``root/manifest.csv`` from rows of a few columns: the other manifest columns left empty, plus ``status``."""
+    frame = pd.DataFrame(rows)
+    for column in MANIFEST_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    path = root / "manifest.csv"
+    frame[[*MANIFEST_COLUMNS, "status"]].to_csv(path, index=False)
+    return path
