@@ -28,6 +28,7 @@ BIN = Path(sys.executable).parent
 #: rules with an env that the demo DAG does not run, and why (any other rule must be covered)
 NOT_IN_DEMO = {
     "fetch_weights": "downloads hub weights: needs the internet",
+    "import_released": "runs restricted to its env in tests/workflow/test_import_workflow.py (released checkpoints)",
     "published_check_sample": "optional target, needs a dataset holding published reconstructions",
     "published_check_reconstruct": "optional target, needs a dataset holding published reconstructions",
     "published_check_compare": "optional target, needs a dataset holding published reconstructions",

@@ -22,6 +22,7 @@ import pytest
 import torch
 import yaml
 from helpers.authors_models import AuthorsClip, AuthorsTimm
+from helpers.env_imports import blocked_environ, missing_env_packages
 
 from drct.images import load_rgb
 from drct.model_input import build_eval_transform
@@ -77,11 +78,15 @@ def released_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     _released_config(workdir)
     result = subprocess.run(
         [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2"],
-        cwd=workdir, env=_env(), capture_output=True, text=True,
-    )
+        cwd=workdir, env=blocked_environ(workdir / "envs", _env()), capture_output=True, text=True,
+    )  # each command sees only its rule's env: this is where import_released's env is checked
     if result.returncode != 0:
+        missing = missing_env_packages(workdir)
+        assert not missing, f"a step's env lacks a package it imports:\n{missing}"
         logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
         pytest.fail(f"released DAG failed:\n{result.stderr[-5000:]}\n{logs}")
+    seen = (workdir / "envs" / "import-blocker" / "blocks.json.seen").read_text()
+    assert "import-released\t" in seen, "import-released ran restricted to its rule's env"
     return workdir, theirs
 
 
