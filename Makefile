@@ -52,8 +52,11 @@ demo: $(VENV)/.installed
 report: demo
 	$(BIN)/snakemake --report results/demo/report.html
 
+# the whole suite on pytest-xdist workers (one per CPU; a file's tests share a worker); a developer's
+# fast set: .venv/bin/python -m pytest -m "not slow" -n auto
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint

@@ -1,11 +1,19 @@
-"""Shared test setup: never touch a model hub, keep threads low on the 2-core CI machine."""
+"""Shared test setup: never touch a model hub, keep threads low on the 2-core CI machine.
 
+The suite runs on pytest-xdist workers (`make test`: ``-n auto --dist loadfile``): a file's tests
+share one worker, so a module-scoped fixture (a workflow run) is built once; the one demo run of
+the session is shared by every worker through a file lock; and the slow end-to-end tests are
+collected first, so they start while the fast ones fill the other worker.
+"""
+
+import json
 import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from filelock import FileLock
 from helpers.data_server import serve
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,23 +39,47 @@ class DemoRun(NamedTuple):
     blocks: Path  # the import blocker's table; <blocks>.seen lists the commands that ran restricted
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests first (stable otherwise): under xdist they start before the fast ones."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _run_demo(base: Path) -> dict:
+    """Run the demo DAG under ``base``; the record of a failed run holds its report."""
+    from helpers.env_imports import blocked_environ, missing_env_packages
+    from helpers.workflow import demo_workdir, failure_report, snakemake
+
+    workdir = demo_workdir(base / "demo")
+    env = blocked_environ(base / "envs")
+    started = time.monotonic()
+    result = snakemake(workdir, "--cores", "2", PYTHONPATH=env["PYTHONPATH"], DRCT_IMPORT_BLOCKS=env["DRCT_IMPORT_BLOCKS"])
+    record = {"workdir": str(workdir), "elapsed": time.monotonic() - started, "log": result.stdout + result.stderr,
+              "blocks": env["DRCT_IMPORT_BLOCKS"], "failure": None}
+    if result.returncode != 0:
+        record["failure"] = missing_env_packages(workdir) + failure_report("demo", workdir, result)
+    return record
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+def demo_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoRun:
     """The whole demo DAG, run once per test session, that every workflow-level test reads.
 
     It runs in a folder holding only config.yaml (so it also shows that the workflow runs from
     anywhere), and with every `drct` command restricted to the packages of its rule's conda env
     (tests/helpers/import_blocker.py: a missing env package fails that step as `--use-conda` would).
-    Tests write only into copies or new files of their own.
+    Under xdist the first worker to ask runs it and the others wait for it and read its record
+    (the folder above a worker's basetemp belongs to this session alone). Tests write only into
+    copies or new files of their own.
     """
-    from helpers.env_imports import blocked_environ, missing_env_packages
-    from helpers.workflow import demo_workdir, failure_report, snakemake
-
-    workdir = demo_workdir(tmp_path_factory.mktemp("demo"))
-    env = blocked_environ(tmp_path_factory.mktemp("envs"))
-    started = time.monotonic()
-    result = snakemake(workdir, "--cores", "2", PYTHONPATH=env["PYTHONPATH"], DRCT_IMPORT_BLOCKS=env["DRCT_IMPORT_BLOCKS"])
-    elapsed = time.monotonic() - started
-    if result.returncode != 0:
-        pytest.fail(missing_env_packages(workdir) + failure_report("demo", workdir, result))
-    return DemoRun(workdir, elapsed, result.stdout + result.stderr, Path(env["DRCT_IMPORT_BLOCKS"]))
+    if worker_id == "master":  # no xdist
+        record = _run_demo(tmp_path_factory.mktemp("demo-run"))
+    else:
+        shared = tmp_path_factory.getbasetemp().parent
+        with FileLock(shared / "demo-run.lock"):
+            saved = shared / "demo-run.json"
+            if not saved.exists():
+                saved.write_text(json.dumps(_run_demo(shared / "demo-run")), encoding="utf-8")
+            record = json.loads(saved.read_text(encoding="utf-8"))
+    if record["failure"]:
+        pytest.fail(record["failure"])
+    return DemoRun(Path(record["workdir"]), record["elapsed"], record["log"], Path(record["blocks"]))

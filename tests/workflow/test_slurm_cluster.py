@@ -86,10 +86,12 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         subprocess.run(["bash", str(CLUSTER), "stop"], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_demo_dag_through_slurm_matches_the_local_run(slurm_cluster: Path, demo_run, tmp_path: Path) -> None:
-    """The session's local demo run (tests/conftest.py, --cores 2) is the reference."""
+def test_demo_dag_through_slurm_matches_the_local_run(
+    slurm_cluster: Path, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The session's local demo run (tests/conftest.py, --cores 2) is the reference; it is asked for
+    only after the cluster run, so under xdist both runs go on at once."""
     run_dir = slurm_cluster
-    local = demo_run.workdir
     cluster = demo_workdir(tmp_path / "slurm")
     env = snakemake_env(SLURM_CONF=str(run_dir / "slurm.conf"))
     started = time.monotonic()
@@ -128,5 +130,6 @@ def test_demo_dag_through_slurm_matches_the_local_run(slurm_cluster: Path, demo_
 
     # same tables, metrics, predictions and figures as the local run
     compare = _load_compare()
+    local = request.getfixturevalue("demo_run").workdir
     assert compare(local / "results" / "demo", cluster / "results" / "demo") == []
     assert any((cluster / "results" / "demo" / "paper").rglob("table.md"))
