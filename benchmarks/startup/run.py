@@ -1,23 +1,26 @@
-"""Where the demo's CPU time goes: imports of each `drct` command, and each rule's jobs.
+"""Where the demo's time goes: imports against work, per `drct` command the DAG runs.
 
 Why: every DAG job is a new Python process, so a command that imports torch, timm, open_clip or
 diffusers pays seconds before it does any work, once per job (and at paper scale once per shard
-and per evaluation, on a cluster once per submitted job). This benchmark measures, per `drct`
-command the DAG runs:
+and per evaluation, on a cluster once per submitted job). This benchmark runs the demo DAG of a
+checkout (this one, or another one for a before/after comparison) in a scratch copy, with a shim
+named ``drct`` first on PATH that runs each command under ``python -X importtime`` and records:
 
-* ``import_s``: wall time of a fresh interpreter that only executes the command's imports (the
-  handler's lazy imports in src/drct/cli/), minus a bare ``python -c pass``; median of ``--repeat``;
-* ``heavy``: which heavy packages those imports bring into ``sys.modules``;
+* per command: jobs, wall and CPU seconds (user+sys of the command's process tree), and the
+  import seconds of each job (the sum of the top-level entries of ``-X importtime``: every import
+  the process made, lazy ones inside functions included), so work = wall - import;
+* per rule (where the checkout's rules have ``benchmark:`` files): jobs, wall and CPU seconds;
+* the DAG: wall time, CPU time of every process under Snakemake, and the machine's 1-minute load
+  average sampled every 5 s while it ran (a figure compares only with another at the same load);
+* ``drct predict`` on a folder of ``--predict-images`` demo images with each trained checkpoint;
+* for this checkout only, the statically listed imports of each command's handler and the heavy
+  packages they bring (which imports are left to the job).
 
-and, from a finished demo run's Snakemake ``benchmark:`` files (``logs/benchmarks/<experiment>/``),
-per rule: jobs, summed wall ``s`` and ``cpu_time``; so work time = job time - import time.
-
-``--run-demo`` first runs the demo DAG in a scratch copy of the project (nothing is written here)
-and records its wall time, CPU time (the children's user+sys) and the load average around it.
-
-    PATH=$PWD/.venv/bin:$PATH python benchmarks/startup/run.py --run-demo --out benchmarks/startup/results.json
-
-A figure only compares with another measured at the same load: the machine's load is recorded.
+    PATH=$PWD/.venv/bin:$PATH python benchmarks/startup/run.py --label after \
+        --out benchmarks/startup/results/after.json
+    git worktree add /tmp/before bb33c19
+    PATH=$PWD/.venv/bin:$PATH python benchmarks/startup/run.py --project /tmp/before --label before \
+        --out benchmarks/startup/results/before.json
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -43,9 +47,34 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "torchvision", "timm", "open_clip", "diffusers", "transformers", "albumentations",
          "cv2", "sklearn", "skimage", "matplotlib", "seaborn", "pandas", "scipy")
 
+# The shim: runs the real command in a child interpreter with -X importtime, forwards every other
+# line of its stderr, and appends one JSON line per job to $DRCT_STARTUP_LOG.
+SHIM = '''#!{python}
+import json, os, resource, subprocess, sys, time
+start = time.perf_counter()
+code = "import sys; sys.argv[0] = 'drct'; from drct.cli import main; sys.exit(main())"
+child = subprocess.Popen([sys.executable, "-X", "importtime", "-c", code, *sys.argv[1:]],
+                         stderr=subprocess.PIPE, text=True, errors="replace")
+import_us = 0
+for line in child.stderr:
+    if line.startswith("import time:"):
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2][1:].startswith(" "):
+            import_us += int(parts[1])  # a top-level import: its cumulative time holds its children
+        continue
+    sys.stderr.write(line)
+returncode = child.wait()
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(os.environ["DRCT_STARTUP_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps({{"command": next((a for a in sys.argv[1:] if not a.startswith("-")), ""),
+                          "wall_s": time.perf_counter() - start, "cpu_s": usage.ru_utime + usage.ru_stime,
+                          "import_s": import_us / 1e6, "returncode": returncode}}) + "\\n")
+sys.exit(returncode)
+'''
+
 
 def rule_commands() -> dict[str, str]:
-    """Rule -> the `drct` subcommand its shell command runs (rules/*.smk)."""
+    """Rule -> the `drct` subcommand its shell command runs (rules/*.smk of this checkout)."""
     commands = {}
     for path in sorted((ROOT / "rules").glob("*.smk")):
         text = path.read_text()
@@ -85,6 +114,7 @@ def _timed(code: str) -> tuple[float, list[str]]:
 
 
 def measure_imports(commands: list[str], repeat: int) -> dict[str, dict]:
+    """Per command of this checkout: the handler's imports in a fresh interpreter, minus a bare start."""
     statements = command_imports()
     bare = statistics.median(_timed("pass")[0] for _ in range(repeat))
     out = {}
@@ -101,76 +131,151 @@ def measure_imports(commands: list[str], repeat: int) -> dict[str, dict]:
 def rule_benchmarks(workdir: Path, experiment: str) -> dict[str, dict]:
     """Per rule: jobs, summed wall seconds and CPU seconds from Snakemake's benchmark TSVs."""
     per_rule: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "s": 0.0, "cpu_time": 0.0})
-    for base in (workdir / "logs/benchmarks" / experiment, workdir / "logs/benchmarks"):
-        for tsv in base.rglob("*.tsv"):
-            rule = tsv.relative_to(base).parts[0]
-            if rule == experiment:
-                continue
-            with open(tsv, newline="") as fh:
-                for row in csv.DictReader(fh, delimiter="\t"):
-                    entry = per_rule[rule]
-                    entry["jobs"] += 1
-                    entry["s"] += float(row["s"])
-                    entry["cpu_time"] += float(row.get("cpu_time") or 0.0)
+    base = workdir / "logs" / "benchmarks" / experiment
+    for tsv in base.rglob("*.tsv"):
+        parts = tsv.relative_to(base).parts
+        rule = parts[0] if len(parts) > 1 else tsv.stem
+        with open(tsv, newline="") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                entry = per_rule[rule]
+                entry["jobs"] += 1
+                entry["s"] += float(row["s"])
+                entry["cpu_time"] += float(row.get("cpu_time") or 0.0)
     return {rule: {k: round(v, 2) if isinstance(v, float) else v for k, v in e.items()} for rule, e in sorted(per_rule.items())}
 
 
-def run_demo(workdir: Path) -> dict:
-    """The demo DAG in a scratch copy: wall time, children's CPU time, load before and after."""
-    ignore = shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake", "__pycache__", "*.egg-info")
-    shutil.copytree(ROOT, workdir, ignore=ignore)
-    (workdir / "results").mkdir(exist_ok=True)
-    shutil.copy(ROOT / "results/README.md", workdir / "results/README.md")
-    load_before = os.getloadavg()[0]
+def per_command(log: Path) -> dict[str, dict]:
+    """The shim's job lines summed per command."""
+    out: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0, "import_s": 0.0})
+    for line in log.read_text(encoding="utf-8").splitlines():
+        job = json.loads(line)
+        entry = out[job["command"]]
+        entry["jobs"] += 1
+        for key in ("wall_s", "cpu_s", "import_s"):
+            entry[key] += job[key]
+    for entry in out.values():
+        entry["work_s"] = entry["wall_s"] - entry["import_s"]
+        entry.update({k: round(v, 2) for k, v in entry.items() if isinstance(v, float)})
+    return dict(sorted(out.items()))
+
+
+class LoadSampler:
+    """The 1-minute load average every ``every`` seconds while a command runs."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every, self.samples, self._stop = every, [os.getloadavg()[0]], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> dict:
+        return {"before": round(self.samples[0], 2), "mean": round(statistics.fmean(self.samples), 2),
+                "max": round(max(self.samples), 2), "after": round(self.samples[-1], 2)}
+
+
+def timed_run(argv: list[str], cwd: Path, env: dict[str, str]) -> dict:
+    """Run a command; its wall time, the CPU time of its process tree, and the load meanwhile."""
     before = os.times()
-    start = time.perf_counter()
-    subprocess.run([shutil.which("snakemake") or "snakemake", "--cores", "all", "--quiet", "all"], cwd=workdir,
-                   check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    wall = time.perf_counter() - start
+    with LoadSampler() as load:
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=env, check=True)
+        wall = time.perf_counter() - start
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": round(load_before, 2),
-            "load_after": round(os.getloadavg()[0], 2)}
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load": load.summary()}
+
+
+def scratch_copy(project: Path, workdir: Path) -> None:
+    ignore = shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake", "__pycache__", "*.egg-info",
+                                    ".dvc", "dvc_plots")
+    shutil.copytree(project, workdir, ignore=ignore)
+    (workdir / "results").mkdir(exist_ok=True)
+
+
+def shim_environ(workdir: Path, log: Path) -> dict[str, str]:
+    """PATH with the shim first (then this interpreter's bin), the copy's own code on PYTHONPATH."""
+    bin_dir = workdir / ".startup-shim"
+    bin_dir.mkdir()
+    shim = bin_dir / "drct"
+    shim.write_text(SHIM.format(python=sys.executable), encoding="utf-8")
+    shim.chmod(0o755)
+    path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "PYTHONPATH": str(workdir / "src"), "HF_HUB_OFFLINE": "1",
+            "DRCT_STARTUP_LOG": str(log)}
+
+
+def predict_folder(workdir: Path, experiment: str, count: int) -> Path:
+    """The first ``count`` images (sorted by path) of the demo's DRCT-2M-like dataset, in one folder."""
+    images = sorted(p for p in (workdir / "results" / "data").rglob("*")
+                    if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"} and "demo-drct2m" in p.parts)
+    folder = workdir / "predict-images"
+    folder.mkdir()
+    for i, image in enumerate(images[:count]):
+        shutil.copy(image, folder / f"{i:03d}{image.suffix.lower()}")
+    return folder
+
+
+def run_predict(workdir: Path, env: dict[str, str], experiment: str, count: int) -> dict[str, dict]:
+    """`drct predict` once per trained checkpoint (our DRCT runs) on the same image folder."""
+    folder = predict_folder(workdir, experiment, count)
+    out = {}
+    for checkpoint in sorted((workdir / "results" / experiment / "train").glob("*/*/best.safetensors")):
+        log = workdir / f"predict-{checkpoint.parent.name}.jsonl"
+        timing = timed_run(["drct", "predict", "--checkpoint", str(checkpoint), "--out", str(workdir / "p.csv"),
+                            "--no-progress", "--threads", "2", str(folder)], workdir, {**env, "DRCT_STARTUP_LOG": str(log)})
+        job = json.loads(log.read_text().splitlines()[-1])
+        out[checkpoint.parent.name] = {"images": count, **timing, "import_s": round(job["import_s"], 2),
+                                       "work_s": round(job["wall_s"] - job["import_s"], 2)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run-demo", action="store_true", help="run the demo DAG in a scratch copy first")
-    parser.add_argument("--workdir", type=Path, default=ROOT, help="a finished demo run (without --run-demo)")
+    parser.add_argument("--project", type=Path, default=ROOT, help="the checkout whose demo is run (default: this one)")
+    parser.add_argument("--label", default="after", help="what this checkout is (before/after)")
     parser.add_argument("--experiment", default="demo")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--predict-images", type=int, default=57)
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the static import probe")
     parser.add_argument("--out", type=Path, default=None, help="write the figures here (JSON)")
     args = parser.parse_args(argv)
 
-    record: dict = {"machine": machine_info()}
+    record: dict = {"label": args.label, "machine": machine_info(),
+                    "project_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=args.project,
+                                                     capture_output=True, text=True).stdout.strip()}
     with tempfile.TemporaryDirectory() as scratch:
-        workdir = args.workdir
-        if args.run_demo:
-            workdir = Path(scratch) / "project"
-            record["demo"] = run_demo(workdir)
+        workdir = Path(scratch) / "project"
+        scratch_copy(args.project, workdir)
+        log = Path(scratch) / "jobs.jsonl"
+        env = shim_environ(workdir, log)
+        record["demo"] = timed_run(["snakemake", "--cores", "all", "--quiet", "all"], workdir, env)
+        record["commands"] = per_command(log)
         record["rules"] = rule_benchmarks(workdir, args.experiment)
-    commands = rule_commands()
-    used = sorted(set(commands.values()) | {"predict"})
-    record["imports"] = measure_imports(used, args.repeat)
-    for rule, entry in record["rules"].items():
-        command = commands.get(rule)
-        if command and entry["jobs"]:
-            entry["command"] = command
-            entry["import_s_total"] = round(record["imports"][command]["import_s"] * entry["jobs"], 1)
-    record["totals"] = {
-        "jobs": sum(e["jobs"] for e in record["rules"].values()),
-        "job_s": round(sum(e["s"] for e in record["rules"].values()), 1),
-        "job_cpu_s": round(sum(e["cpu_time"] for e in record["rules"].values()), 1),
-        "import_s": round(sum(e.get("import_s_total", 0.0) for e in record["rules"].values()), 1),
-    }
-    print(f"{'rule':24} {'command':22} {'jobs':>4} {'job s':>8} {'cpu s':>8} {'import s/job':>12}  heavy imports")
-    for rule, entry in record["rules"].items():
-        command = entry.get("command", "")
-        imports = record["imports"].get(command, {"import_s": 0.0, "heavy": []})
-        print(f"{rule:24} {command:22} {entry['jobs']:>4} {entry['s']:>8.1f} {entry['cpu_time']:>8.1f} "
-              f"{imports['import_s']:>12.2f}  {','.join(imports['heavy'])}")
-    print(json.dumps(record["totals"]), json.dumps(record.get("demo", {})))
+        record["predict"] = run_predict(workdir, env, args.experiment, args.predict_images)
+    if args.project.resolve() == ROOT:
+        commands = rule_commands()
+        record["handler_imports"] = measure_imports(sorted(set(commands.values()) | {"predict"}), args.repeat)
+    totals = {key: round(sum(e[key] for e in record["commands"].values()), 1) for key in ("wall_s", "cpu_s", "import_s")}
+    record["totals"] = {"jobs": sum(e["jobs"] for e in record["commands"].values()), **totals}
+
+    print(f"{'command':24} {'jobs':>4} {'wall s':>8} {'cpu s':>8} {'import s':>9} {'work s':>8}")
+    for command, entry in record["commands"].items():
+        print(f"{command:24} {entry['jobs']:>4} {entry['wall_s']:>8.1f} {entry['cpu_s']:>8.1f} "
+              f"{entry['import_s']:>9.1f} {entry['work_s']:>8.1f}")
+    print("totals", json.dumps(record["totals"]), "demo", json.dumps(record["demo"]))
+    print("predict", json.dumps(record["predict"]))
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
