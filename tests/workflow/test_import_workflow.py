@@ -66,6 +66,10 @@ def _released_config(workdir: Path) -> None:
 def released_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, torch.nn.Module]]:
     workdir = tmp_path_factory.mktemp("released")
     shutil.copytree(ROOT / "data" / "demo", workdir / "data" / "demo")
+    # the first download of the test's own pretrained.zip records its checksum in the data lock:
+    # in a copy here, never in the project's shipped data/data.lock.json
+    shipped_lock = (ROOT / "data" / "data.lock.json").read_bytes()
+    shutil.copy(ROOT / "data" / "data.lock.json", workdir / "data" / "data.lock.json")
     torch.manual_seed(11)
     theirs = {"convb": AuthorsTimm().eval(), "univfd": AuthorsClip().eval()}
     (workdir / "released-src").mkdir()
@@ -85,6 +89,7 @@ def released_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
         assert not missing, f"a step's env lacks a package it imports:\n{missing}"
         logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
         pytest.fail(f"released DAG failed:\n{result.stderr[-5000:]}\n{logs}")
+    assert (ROOT / "data" / "data.lock.json").read_bytes() == shipped_lock, "the run wrote into the project"
     seen = (workdir / "envs" / "import-blocker" / "blocks.json.seen").read_text()
     assert "import-released\t" in seen, "import-released ran restricted to its rule's env"
     return workdir, theirs
