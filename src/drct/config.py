@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from drct.detectors import DETECTORS, expand_backbone
 from drct.errors import DrctError
 from drct.paths import relative_path_problem
 from drct.planning.jobs import available_generators, dataset_generator_names
@@ -83,7 +84,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SC
     Every problem is reported, each naming its key, so a user fixes them in one pass.
     """
     schema = load_yaml(schema_path)
-    config = copy.deepcopy(dict(config))
+    config = expand_detectors(copy.deepcopy(dict(config)))
     validator_class = _with_defaults(jsonschema.Draft202012Validator)
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     messages = [_describe(e) for e in errors]
@@ -92,6 +93,32 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SC
     if messages:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(messages))
     return config
+
+
+def expand_detectors(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the backbone entries that name one of the paper's detectors (drct.detectors)."""
+    backbones = config.get("training", {}).get("backbones") if isinstance(config.get("training"), dict) else None
+    if isinstance(backbones, list):
+        expanded = []
+        for entry in backbones:
+            if isinstance(entry, dict) and entry.get("detector") in DETECTORS:
+                entry = expand_backbone(entry)
+            expanded.append(entry)  # an unknown detector name is left for the schema to report
+        config["training"]["backbones"] = expanded
+    return config
+
+
+def check_backbone_settings(config: dict[str, Any]) -> list[str]:
+    """A backbone's own training settings must be TrainSettings fields (a typo is not a default)."""
+    from drct.training.settings import TrainSettings  # pure dataclasses, no torch
+
+    known = set(TrainSettings.field_names())
+    problems = []
+    for i, backbone in enumerate(config["training"]["backbones"]):
+        unknown = sorted(set(backbone.get("settings", {})) - known)
+        if unknown:
+            problems.append(f"'training.backbones[{i}].settings': unknown setting(s) {', '.join(unknown)}")
+    return problems
 
 
 def _duplicates(values: list[Any]) -> list[Any]:
@@ -324,5 +351,6 @@ SECTION_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     check_datasets,
     check_reconstruction,
     check_training,
+    check_backbone_settings,
     check_evaluation,
 )

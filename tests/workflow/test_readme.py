@@ -139,3 +139,18 @@ def test_every_aggregate_target_is_named_in_the_readme():
     named = set(CODE.findall(text))
     missing = sorted(rule for rule, (_, block) in rule_blocks().items() if not has_shell(block) and rule not in named)
     assert not missing, f"aggregate targets of rules/*.smk not named in the README: {missing}"
+
+
+def test_methods_table_lists_every_detector_with_its_source_and_input_size():
+    """README's Methods table has a row per detector entry, naming its source and input size."""
+    from drct.detectors import DETECTORS
+
+    text = README.read_text()
+    section = text[text.index("## Methods"):text.index("## Cluster")]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in section.splitlines() if line.startswith("| ") and not line.startswith("| row")}
+    for detector in DETECTORS.values():
+        row = rows[detector.label]
+        assert row[2].startswith("authors' code") == detector.source.startswith("authors' code"), detector.name
+        assert row[3] == str(detector.image_size), detector.name
+        assert detector.model_name in row[1] or detector.family in ("gramnet", "f3net"), detector.name

@@ -37,13 +37,15 @@ class Run:
 
 
 def iter_runs(config: Mapping[str, Any]) -> Iterator[Run]:
-    """Every run of the config: train sets x backbones x seeds, each train set's methods in its order."""
+    """Every run of the config: train sets x backbones x seeds, each train set's methods in its order
+    (those the backbone accepts: a detector of the paper is trained its own way only)."""
     training = config["training"]
     for train_set, backbone, seed in itertools.product(
         training["train_sets"], training["backbones"], training["seeds"]
     ):
         for method in train_set["methods"]:
-            yield Run(method, backbone["name"], train_set["name"], seed)
+            if method in backbone.get("methods", train_set["methods"]):  # a detector: its own method only
+                yield Run(method, backbone["name"], train_set["name"], seed)
 
 
 def runs_for_protocol(config: Mapping[str, Any], protocol: Mapping[str, Any]) -> list[Run]:
@@ -79,6 +81,7 @@ def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
         fake_rec=list(train_set.get("fake_rec", [])) if run.method == "drct" else [],
         seed=run.seed,
     )
+    settings.update(backbone.get("settings", {}))  # the network's own: a detector's input size and defaults
     return settings
 
 

@@ -11,6 +11,10 @@ from typing import Any
 
 __all__ = ["weights_spec"]
 
+#: the timm weights our own networks start from when pretrained (drct.training.networks): GramNet's
+#: ResNet-18 trunk, F3Net's two Xception streams
+TIMM_WEIGHTS_OF_OWN_NETWORKS = {"gramnet": "resnet18.tv_in1k", "f3net": "legacy_xception.tf_in1k"}
+
 
 def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], released: bool) -> list[dict[str, Any]]:
     """Every model the DAG's jobs load from a hub, as ``drct.fetch_weights.fetch_all`` entries.
@@ -32,6 +36,8 @@ def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], r
             name = f"backbone/{backbone['name']}"
             if backbone["family"] == "timm" and backbone["pretrained"] is True:
                 spec.append({"name": name, "kind": "timm", "model": backbone["model_name"]})
+            elif backbone["family"] in TIMM_WEIGHTS_OF_OWN_NETWORKS and backbone["pretrained"] is True:
+                spec.append({"name": name, "kind": "timm", "model": TIMM_WEIGHTS_OF_OWN_NETWORKS[backbone["family"]]})
             elif backbone["family"] == "open_clip" and backbone["pretrained"]:
                 spec.append({"name": name, "kind": "open_clip", "model": backbone["model_name"],
                              "pretrained": backbone["pretrained"]})

@@ -112,6 +112,17 @@ def _open_clip_backbone(settings: TrainSettings, pretrained: str) -> tuple[nn.Mo
     return visual, feature_dim
 
 
+def _own_backbone(settings: TrainSettings, pretrained: bool) -> tuple[nn.Module, int]:
+    """GramNet and F3Net: networks of the authors' code that timm and open_clip do not build."""
+    if settings.family == "gramnet":
+        from drct.training.networks.gramnet import build_gramnet
+
+        return build_gramnet(pretrained)
+    from drct.training.networks.f3net import build_f3net  # imports timm only for the pretrained weights
+
+    return build_f3net(pretrained=pretrained, image_size=settings.image_size)
+
+
 def build_model(settings: TrainSettings, load_pretrained: bool = True) -> DRCTModel:
     """Build the detector the settings describe.
 
@@ -122,6 +133,8 @@ def build_model(settings: TrainSettings, load_pretrained: bool = True) -> DRCTMo
         backbone, feature_dim = _timm_backbone(settings, bool(settings.pretrained) and load_pretrained)
     elif settings.family == "open_clip":
         backbone, feature_dim = _open_clip_backbone(settings, str(settings.pretrained) if load_pretrained else "")
+    elif settings.family in ("gramnet", "f3net"):
+        backbone, feature_dim = _own_backbone(settings, bool(settings.pretrained) and load_pretrained)
     else:  # settings validation makes this unreachable
         raise ValueError(f"unknown model family {settings.family!r}")
     return DRCTModel(

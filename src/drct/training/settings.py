@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Method = Literal["drct", "baseline"]
-Family = Literal["timm", "open_clip"]
+Family = Literal["timm", "open_clip", "gramnet", "f3net"]
+#: families built by our own modules (drct.training.networks), with their one model name
+OWN_NETWORKS = {"gramnet": "gram_resnet18", "f3net": "f3net_xception"}
 
 _GROUPS = ("real", "fake", "real_rec", "fake_rec")
 
@@ -83,10 +85,14 @@ class TrainSettings:
         problems: list[str] = []
         if self.method not in ("drct", "baseline"):
             problems.append(f"method must be 'drct' or 'baseline', got {self.method!r}")
-        if self.family not in ("timm", "open_clip"):
-            problems.append(f"family must be 'timm' or 'open_clip', got {self.family!r}")
-        if self.family == "timm" and not isinstance(self.pretrained, bool):
-            problems.append(f"pretrained must be true/false for timm models, got {self.pretrained!r}")
+        if self.family not in ("timm", "open_clip", *OWN_NETWORKS):
+            problems.append(f"family must be 'timm', 'open_clip', 'gramnet' or 'f3net', got {self.family!r}")
+        if self.family != "open_clip" and not isinstance(self.pretrained, bool):
+            problems.append(f"pretrained must be true/false for {self.family} models, got {self.pretrained!r}")
+        if self.family in OWN_NETWORKS and self.model_name != OWN_NETWORKS[self.family]:
+            problems.append(f"the {self.family} family has one model, {OWN_NETWORKS[self.family]!r}, got {self.model_name!r}")
+        if self.family == "f3net" and self.image_size != 299:
+            problems.append("f3net is the authors' 299 x 299 network: set image_size: 299")
         if self.family == "open_clip" and not isinstance(self.pretrained, str):
             problems.append(f"pretrained must be an open_clip tag (e.g. 'openai') or '' for open_clip, got {self.pretrained!r}")
         if not self.real or not self.fake:

@@ -1,0 +1,99 @@
+"""The detectors of the paper's tables besides DRCT's own backbones: one named entry each.
+
+An entry says, in one place, what a detector is: its network (a training ``family`` and model),
+its input (size and transform), its loss, the data it trains on, its default hyper-parameters,
+where it comes from (the authors' code or the method's own paper) and what that source left
+unspecified and how it was chosen here. A config names it in a backbone entry
+(``training.backbones: [{name: cnnspot, detector: cnnspot}]``); :func:`expand_backbone` turns that
+into a full backbone record whose ``settings`` override the run's training settings, so the
+detector is trained, evaluated and tabulated by the same rules as Conv-B and UnivFD.
+
+Adding a detector: one module here with a ``DETECTOR`` entry (plus its network under
+``drct.training.networks`` when timm/open_clip do not build it), and its name in ``_MODULES``.
+Pure Python: the Snakefile reads these entries when it plans the runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Detector", "DETECTORS", "expand_backbone", "get_detector"]
+
+_MODULES = ("cnnspot", "f3net", "clip_rn50", "gramnet")
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One detector of the paper: network, input, loss, data and defaults."""
+
+    name: str  # config name
+    label: str  # its row in the paper's tables
+    source: str  # where the definition comes from
+    family: str  # drct.training.settings.Family
+    model_name: str
+    pretrained: str | bool  # timm: bool; open_clip: a tag
+    freeze_backbone: bool
+    method: str  # the training method: "baseline" = cross-entropy on real vs fake
+    image_size: int
+    embedding_dim: int  # 0: classifier straight on the network's features
+    batch_size: int
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # other TrainSettings fields
+    unspecified: str = ""  # what the source leaves open, and the choice made here
+
+    @property
+    def loss(self) -> str:
+        return "cross-entropy + contrastive" if self.method == "drct" else "cross-entropy"
+
+    @property
+    def data(self) -> str:
+        return "real, fake, real and fake reconstructions" if self.method == "drct" else "real vs fake"
+
+    def settings(self) -> dict[str, Any]:
+        """The TrainSettings fields this detector fixes (besides family/model/pretrained/freeze/batch)."""
+        return {"image_size": self.image_size, "embedding_dim": self.embedding_dim, **self.defaults}
+
+
+def _load() -> dict[str, Detector]:
+    found = {}
+    for module in _MODULES:
+        detector = importlib.import_module(f"drct.detectors.{module}").DETECTOR
+        found[detector.name] = detector
+    return found
+
+
+DETECTORS: dict[str, Detector] = _load()
+
+
+def get_detector(name: str) -> Detector:
+    try:
+        return DETECTORS[name]
+    except KeyError:
+        raise KeyError(f"unknown detector {name!r}; known: {', '.join(sorted(DETECTORS))}") from None
+
+
+def expand_backbone(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A config backbone entry with its detector's fields filled in (the entry's own keys win).
+
+    ``{name: cnnspot, detector: cnnspot}`` becomes a full backbone record: label, family,
+    model_name, pretrained, freeze_backbone, batch_size, ``methods: [baseline]`` (a detector is
+    trained its own way only) and ``settings`` (image size, embedding width, hyper-parameters).
+    An entry without ``detector`` is returned unchanged.
+    """
+    if "detector" not in entry:
+        return dict(entry)
+    detector = get_detector(entry["detector"])
+    record: dict[str, Any] = {
+        "label": detector.label,
+        "family": detector.family,
+        "model_name": detector.model_name,
+        "pretrained": detector.pretrained,
+        "freeze_backbone": detector.freeze_backbone,
+        "batch_size": detector.batch_size,
+        "methods": [detector.method],
+    }
+    record.update({k: v for k, v in entry.items() if k != "settings"})
+    record["settings"] = {**detector.settings(), **dict(entry.get("settings", {}))}
+    return record

@@ -1,0 +1,107 @@
+"""The paper's other detectors (src/drct/detectors/): entries, config, full-size networks, end to end.
+
+Each detector trains with the pipeline's own training loop and is scored by the same code as
+evaluation (`drct predict` shares the scorer), here on a small synthetic manifest with random
+weights: one epoch of two steps, then predictions for the test images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.manifests import write_manifest
+
+from drct.config import ConfigError, load_yaml, validate_config
+from drct.detectors import DETECTORS, expand_backbone
+from drct.planning.runs import iter_runs, run_meta, train_settings
+from drct.planning.weights import TIMM_WEIGHTS_OF_OWN_NETWORKS, weights_spec
+from drct.training.model import build_model
+from drct.training.settings import TrainSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+torch.set_num_threads(2)
+
+
+def _config_with(*entries: dict) -> dict:
+    config = load_yaml(ROOT / "config.yaml")
+    config["training"]["backbones"].extend(entries)
+    return config
+
+
+def test_every_detector_is_a_valid_backbone_trained_its_own_way() -> None:
+    config = validate_config(_config_with(*({"name": name, "detector": name} for name in DETECTORS)))
+    runs = {run.backbone: run for run in iter_runs(config) if run.backbone in DETECTORS}
+    assert set(runs) == set(DETECTORS)
+    assert {run.method for run in runs.values()} == {"baseline"}  # the demo's train set also asks for drct
+    for name, run in runs.items():
+        detector = DETECTORS[name]
+        settings = TrainSettings.from_dict(train_settings(config, run))
+        assert (settings.family, settings.model_name, settings.image_size, settings.embedding_dim) == (
+            detector.family, detector.model_name, detector.image_size, detector.embedding_dim)
+        assert settings.lr == detector.defaults["lr"]
+        meta = run_meta(config, run)
+        assert (meta["backbone_label"], meta["dr_label"]) == (detector.label, "-")  # the paper's "CNNSpot, -" row
+
+
+def test_an_entry_overrides_its_detector_and_typos_are_named() -> None:
+    record = expand_backbone({"name": "cnn", "detector": "cnnspot", "batch_size": 8, "settings": {"epochs": 2}})
+    assert record["batch_size"] == 8 and record["settings"]["epochs"] == 2 and record["settings"]["lr"] == 1e-3
+    with pytest.raises(ConfigError, match=r"backbones\[2\]\.settings.*unknown setting\(s\) epoch"):
+        validate_config(_config_with({"name": "cnn", "detector": "cnnspot", "settings": {"epoch": 2}}))
+    with pytest.raises(ConfigError, match="detector"):
+        validate_config(_config_with({"name": "x", "detector": "no-such-detector"}))
+
+
+def test_pretrained_weights_are_fetched_by_the_names_the_networks_load() -> None:
+    from drct.training.networks import f3net, gramnet
+
+    assert TIMM_WEIGHTS_OF_OWN_NETWORKS == {"gramnet": gramnet.IMAGENET_TIMM_NAME, "f3net": f3net.IMAGENET_TIMM_NAME}
+    config = validate_config(_config_with(*({"name": name, "detector": name} for name in DETECTORS)))
+    spec = {entry["name"]: entry for entry in weights_spec(config, [], released=False)}
+    assert spec["backbone/cnnspot"] == {"name": "backbone/cnnspot", "kind": "timm", "model": "resnet50.a1_in1k"}
+    assert spec["backbone/f3net"]["model"] == "legacy_xception.tf_in1k"
+    assert spec["backbone/clip_rn50"] == {"name": "backbone/clip_rn50", "kind": "open_clip",
+                                          "model": "RN50-quickgelu", "pretrained": "openai"}
+    assert "backbone/gramnet" not in spec  # trained from scratch, as the authors build it
+
+
+def test_cnnspot_at_full_size_is_resnet50_with_a_two_class_fc() -> None:
+    """torchvision's ResNet-50 has 25,557,032 parameters with its 1000-class fc (2048 x 1000 + 1000);
+    CNNSpot swaps that fc for 2048 x 2 + 2."""
+    config = validate_config(_config_with({"name": "cnnspot", "detector": "cnnspot"}))
+    run = next(r for r in iter_runs(config) if r.backbone == "cnnspot")
+    settings = TrainSettings.from_dict(train_settings(config, run))
+    with torch.device("meta"):
+        model = build_model(settings, load_pretrained=False)
+    assert sum(p.numel() for p in model.parameters()) == 25_557_032 - (2048 * 1000 + 1000) + (2048 * 2 + 2)
+
+
+# small sizes where the network allows it (F3Net's filters and CLIP RN50's attention pool fix theirs)
+SMALL = {"cnnspot": 64, "gramnet": 64, "clip_rn50": 224, "f3net": 299}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_detector_trains_and_scores_end_to_end(name: str, tmp_path: Path) -> None:
+    from drct.predict import predict_paths
+    from drct.training.train_run import train
+
+    detector = DETECTORS[name]
+    manifest = write_manifest(tmp_path, [("demo", "real", "train", 0, 6), ("demo", "sdv14", "train", 1, 6),
+                                         ("demo", "real", "test", 0, 2), ("demo", "sdv14", "test", 1, 2)], size=48)
+    settings = TrainSettings.from_dict({
+        **detector.settings(), "family": detector.family, "model_name": detector.model_name,
+        "pretrained": "" if detector.family == "open_clip" else False, "freeze_backbone": detector.freeze_backbone,
+        "method": detector.method, "real": ["real"], "fake": ["sdv14"], "batch_size": 2, "epochs": 1,
+        "max_steps_per_epoch": 2, "image_size": SMALL[name], "device": "cpu", "val_fraction": 0.2,
+    })
+    summary = train(manifest, tmp_path / "run", settings)
+    sidecar = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert sidecar["settings"]["family"] == detector.family and summary["epochs"] == 1
+    frame = predict_paths(tmp_path / "run" / "best.safetensors", [tmp_path / "images" / "demo" / "sdv14" / "test"],
+                          tmp_path / "predictions.csv", device="cpu", progress=False)
+    assert len(frame) == 2 and (frame["status"] == "ok").all()
+    assert frame["score"].between(0, 1).all()
