@@ -39,6 +39,7 @@ from drct.reconstruction.build_demo_model import build_demo_pipeline
 from drct.reconstruction.pipeline import load_pipeline, reconstruct_image
 
 
+@pytest.mark.slow
 def test_gpu_checks_script_runs_the_benchmarks_on_the_demo_models(tmp_path: Path) -> None:
     """``SMOKE=1 benchmarks/gpu_checks.sh`` (the script the GPU figures come from) on CPU: its
     reconstruction step runs ``run.py --model demo`` (4 images, 2 steps, batch 2), its training step

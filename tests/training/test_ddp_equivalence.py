@@ -87,6 +87,7 @@ def _local_contrastive_steps(manifest: Path) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_two_ranks_equal_one_process_with_the_global_batch(runs: dict[str, dict[str, torch.Tensor]]) -> None:
     single, ddp = runs["single"], runs["ddp"]
     assert single.keys() == ddp.keys()

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_training_benchmark_runs_on_the_demo_models(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(

@@ -21,6 +21,7 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +122,7 @@ def test_every_dag_command_is_checked() -> None:
     assert demo_backbones("timm") and demo_backbones("open_clip"), "the demo trains both model families"
 
 
+@pytest.mark.slow
 def test_each_command_imports_only_what_its_job_needs(tmp_path: Path) -> None:
     imports = handler_imports()
     commands = dag_commands()

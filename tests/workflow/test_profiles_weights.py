@@ -68,6 +68,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.mark.slow
 def test_fetch_offline_records_commits_and_checksums_then_libraries_load_offline(hub, tmp_path: Path) -> None:
     spec = [
         {"name": "reconstruction/demo", "kind": "diffusers", "model": "demo/tiny-inpaint", "revision": None},

@@ -25,13 +25,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from drct.evaluation.decision import predict_fake
+
 #: Metrics averaged (unweighted, over generators) into a protocol's "mean".
 MEAN_KEYS: tuple[str, ...] = ("acc", "real_acc", "fake_acc", "auc", "ap", "oracle_acc")
-
-
-def predict_fake(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Boolean fake decisions: strictly above the threshold (ties go to real, as in the original)."""
-    return np.asarray(scores, dtype=float) > threshold
 
 
 def oracle_accuracy(labels, scores) -> tuple[float, float]:

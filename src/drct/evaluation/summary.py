@@ -18,10 +18,10 @@ import pandas as pd
 
 from drct.evaluation.bootstrap import BootstrapSettings, accuracy_intervals
 from drct.evaluation.curves import curve_tables
+from drct.evaluation.decision import predict_fake
 from drct.evaluation.metrics import (
     MEAN_KEYS,
     column_sets,
-    predict_fake,
     protocol_metrics,
 )
 
