@@ -7,7 +7,7 @@ row per image in input order:
 
 ``path, score, prediction, status, error``, where ``score`` = P(fake) = softmax(logits)[1],
 ``prediction`` is ``fake`` when the score is strictly above the threshold (0.5, as the paper and
-:func:`drct.evaluation.metrics.predict_fake`), else ``real``. Images that cannot be decoded get
+:func:`drct.evaluation.decision.predict_fake`), else ``real``. Images that cannot be decoded get
 ``status = unreadable``, an empty score and the decoder's message: they are listed, never scored
 and never silently dropped.
 
@@ -32,7 +32,7 @@ from typing import TextIO
 
 import pandas as pd
 
-from drct.evaluation.metrics import predict_fake
+from drct.evaluation.decision import predict_fake
 from drct.evaluation.score import load_scorer, score_images
 from drct.images import is_image_name, suffix_list
 from drct.io import atomic_write_text, write_csv
