@@ -61,7 +61,7 @@ def _run_demo(base: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoRun:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """The whole demo DAG, run once per test session, that every workflow-level test reads.
 
     It runs in a folder holding only config.yaml (so it also shows that the workflow runs from
@@ -71,7 +71,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoRu
     (the folder above a worker's basetemp belongs to this session alone). Tests write only into
     copies or new files of their own.
     """
-    if worker_id == "master":  # no xdist
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # no xdist (or -p no:xdist)
         record = _run_demo(tmp_path_factory.mktemp("demo-run"))
     else:
         shared = tmp_path_factory.getbasetemp().parent
