@@ -24,6 +24,13 @@ __all__ = ["Detector", "DETECTORS", "expand_backbone", "get_detector"]
 
 _MODULES = ("cnnspot", "f3net", "clip_rn50", "gramnet")
 
+#: the defaults of the authors' ``scripts/train.py``, which trains every detector of theirs that is
+#: not DRCT (its README has no command for them): AdamW lr 1e-3 (weight decay 4e-5 and the cosine
+#: schedule with T_max 5 are TrainSettings' defaults too), 50 epochs, batch 64 per GPU, 224 px
+TRAIN_PY = {"lr": 1e-3, "epochs": 50, "batch_size": 64, "image_size": 224}
+#: what every entry trained by train.py's defaults says it chose
+TRAIN_PY_CHOICE = "no command for the baselines in the authors' README: scripts/train.py's defaults (lr 1e-3, 50 epochs, batch 64 per GPU)"
+
 
 @dataclass(frozen=True)
 class Detector:
@@ -35,13 +42,13 @@ class Detector:
     family: str  # drct.training.settings.Family
     model_name: str
     pretrained: str | bool  # timm: bool; open_clip: a tag
-    freeze_backbone: bool
-    method: str  # the training method: "baseline" = cross-entropy on real vs fake
     image_size: int
-    embedding_dim: int  # 0: classifier straight on the network's features
-    batch_size: int
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # other TrainSettings fields
-    unspecified: str = ""  # what the source leaves open, and the choice made here
+    unspecified: str  # what the source leaves open, and the choice made here
+    freeze_backbone: bool = False
+    method: str = "baseline"  # the training method: "baseline" = cross-entropy on real vs fake
+    embedding_dim: int = 0  # 0: classifier straight on the network's features (their train.py)
+    batch_size: int = TRAIN_PY["batch_size"]
+    defaults: Mapping[str, Any] = field(default_factory=lambda: {"lr": TRAIN_PY["lr"], "epochs": TRAIN_PY["epochs"]})
 
     @property
     def loss(self) -> str:

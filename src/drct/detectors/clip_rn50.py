@@ -6,7 +6,7 @@ Their ``CLIPModelV2('clip-RN50')`` loads OpenAI's RN50 with the ``clip`` package
 tag ``openai``: OpenAI's checkpoint), whose ``visual(x)`` equals ``encode_image(x)``.
 """
 
-from drct.detectors import Detector
+from drct.detectors import TRAIN_PY, TRAIN_PY_CHOICE, Detector
 
 DETECTOR = Detector(
     name="clip_rn50",
@@ -15,14 +15,6 @@ DETECTOR = Detector(
     family="open_clip",
     model_name="RN50-quickgelu",
     pretrained="openai",
-    freeze_backbone=False,
-    method="baseline",
-    image_size=224,
-    embedding_dim=0,
-    batch_size=64,
-    defaults={"lr": 1e-3, "epochs": 50},
-    unspecified=(
-        "no command for the baselines in the authors' README: scripts/train.py's defaults (lr 1e-3, "
-        "50 epochs, batch 64 per GPU, 224 px); ImageNet normalisation as for every model of theirs"
-    ),
+    image_size=TRAIN_PY["image_size"],
+    unspecified=TRAIN_PY_CHOICE + ", 224 px; ImageNet normalisation as for every model of theirs",
 )

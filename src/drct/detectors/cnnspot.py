@@ -7,7 +7,7 @@ validation accuracy). timm 0.6.12's ``resnet50`` weights are the ResNet Strikes 
 named ``resnet50.a1_in1k`` in timm 1.x.
 """
 
-from drct.detectors import Detector
+from drct.detectors import TRAIN_PY, TRAIN_PY_CHOICE, Detector
 
 DETECTOR = Detector(
     name="cnnspot",
@@ -16,14 +16,6 @@ DETECTOR = Detector(
     family="timm",
     model_name="resnet50.a1_in1k",
     pretrained=True,
-    freeze_backbone=False,
-    method="baseline",
-    image_size=224,
-    embedding_dim=0,
-    batch_size=64,
-    defaults={"lr": 1e-3, "epochs": 50},
-    unspecified=(
-        "the authors' README gives no command for the baselines: scripts/train.py's defaults "
-        "(lr 1e-3, 50 epochs, batch 64 per GPU, 224 px)"
-    ),
+    image_size=TRAIN_PY["image_size"],
+    unspecified=TRAIN_PY_CHOICE + ", 224 px",
 )

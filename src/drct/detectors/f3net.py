@@ -5,7 +5,7 @@ loads ImageNet Xception weights from a hard-coded local file; here the same weig
 through timm (see :mod:`drct.training.networks.f3net`). Their final classifier is our classifier.
 """
 
-from drct.detectors import Detector
+from drct.detectors import TRAIN_PY_CHOICE, Detector
 
 DETECTOR = Detector(
     name="f3net",
@@ -14,15 +14,6 @@ DETECTOR = Detector(
     family="f3net",
     model_name="f3net_xception",
     pretrained=True,
-    freeze_backbone=False,
-    method="baseline",
     image_size=299,
-    embedding_dim=0,
-    batch_size=64,
-    defaults={"lr": 1e-3, "epochs": 50},
-    unspecified=(
-        "no command for the baselines in the authors' README: scripts/train.py's defaults (lr 1e-3, "
-        "50 epochs, batch 64 per GPU); input 299 px as their model is built (their --input_size "
-        "default is 224, which their F3Net filters do not fit)"
-    ),
+    unspecified=TRAIN_PY_CHOICE + "; input 299 px as their model is built (their --input_size default is 224, which their F3Net filters do not fit)",
 )

@@ -5,7 +5,7 @@ ImageNet weights, Kaiming-normal convolutions. The network is
 :mod:`drct.training.networks.gramnet`; its last ``Linear(512, 2)`` is our classifier.
 """
 
-from drct.detectors import Detector
+from drct.detectors import TRAIN_PY, TRAIN_PY_CHOICE, Detector
 
 DETECTOR = Detector(
     name="gramnet",
@@ -14,14 +14,6 @@ DETECTOR = Detector(
     family="gramnet",
     model_name="gram_resnet18",
     pretrained=False,
-    freeze_backbone=False,
-    method="baseline",
-    image_size=224,
-    embedding_dim=0,
-    batch_size=64,
-    defaults={"lr": 1e-3, "epochs": 50},
-    unspecified=(
-        "no command for the baselines in the authors' README: scripts/train.py's defaults (lr 1e-3, "
-        "50 epochs, batch 64 per GPU, 224 px); the Gram product runs in float32 under mixed precision"
-    ),
+    image_size=TRAIN_PY["image_size"],
+    unspecified=TRAIN_PY_CHOICE + ", 224 px; the Gram product runs in float32 under mixed precision",
 )
