@@ -108,19 +108,6 @@ def expand_detectors(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def check_backbone_settings(config: dict[str, Any]) -> list[str]:
-    """A backbone's own training settings must be TrainSettings fields (a typo is not a default)."""
-    from drct.training.settings import TrainSettings  # pure dataclasses, no torch
-
-    known = set(TrainSettings.field_names())
-    problems = []
-    for i, backbone in enumerate(config["training"]["backbones"]):
-        unknown = sorted(set(backbone.get("settings", {})) - known)
-        if unknown:
-            problems.append(f"'training.backbones[{i}].settings': unknown setting(s) {', '.join(unknown)}")
-    return problems
-
-
 def _duplicates(values: list[Any]) -> list[Any]:
     seen: set[Any] = set()
     return sorted({v for v in values if v in seen or seen.add(v)})
@@ -351,6 +338,5 @@ SECTION_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     check_datasets,
     check_reconstruction,
     check_training,
-    check_backbone_settings,
     check_evaluation,
 )

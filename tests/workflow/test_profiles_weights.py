@@ -112,10 +112,13 @@ def test_weights_spec_lists_what_each_preset_loads() -> None:
     # published reconstructions: no reconstruction job loads a model, but the published check does
     assert [(e["kind"], e["model"]) for e in weights_spec(intra, [], released=False)] == [
         ("diffusers", "stable-diffusion-v1-5/stable-diffusion-inpainting"),
-        ("timm", "convnext_base.fb_in22k"), ("open_clip", "ViT-L-14-quickgelu")]
+        ("timm", "convnext_base.fb_in22k"), ("open_clip", "ViT-L-14-quickgelu"),
+        # the paper's other detectors (src/drct/detectors/); GramNet trains from scratch
+        ("timm", "resnet50.a1_in1k"), ("timm", "legacy_xception.tf_in1k"), ("open_clip", "RN50-quickgelu")]
     without_check = copy.deepcopy(intra)
     del without_check["reconstruction"]["published_check"]
-    assert [e["kind"] for e in weights_spec(without_check, [], released=False)] == ["timm", "open_clip"]
+    assert [e["kind"] for e in weights_spec(without_check, [], released=False)] == [
+        "timm", "open_clip", "timm", "timm", "open_clip"]
     recompute = copy.deepcopy(intra)
     jobs = recompute["reconstruction"]["jobs"]
     assert {e["model"] for e in weights_spec(recompute, jobs, released=False) if e["kind"] == "diffusers"} == {
