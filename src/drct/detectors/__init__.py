@@ -50,14 +50,6 @@ class Detector:
     batch_size: int = TRAIN_PY["batch_size"]
     defaults: Mapping[str, Any] = field(default_factory=lambda: {"lr": TRAIN_PY["lr"], "epochs": TRAIN_PY["epochs"]})
 
-    @property
-    def loss(self) -> str:
-        return "cross-entropy + contrastive" if self.method == "drct" else "cross-entropy"
-
-    @property
-    def data(self) -> str:
-        return "real, fake, real and fake reconstructions" if self.method == "drct" else "real vs fake"
-
     def settings(self) -> dict[str, Any]:
         """The TrainSettings fields this detector fixes (besides family/model/pretrained/freeze/batch)."""
         return {"image_size": self.image_size, "embedding_dim": self.embedding_dim, **self.defaults}
