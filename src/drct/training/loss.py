@@ -22,12 +22,14 @@ import torch
 from pytorch_metric_learning import losses
 from torch import nn
 
+from drct.methods import METHODS
 from drct.training.distributed import DistContext, wrap_contrastive
 from drct.training.settings import TrainSettings
 
 
 class DRCTLoss(nn.Module):
-    """``ce_weight * CE + con_weight * contrastive`` (method "drct"), or CE alone (method "baseline").
+    """``ce_weight * CE + con_weight * contrastive`` (method "drct"), or CE alone (a method without
+    the contrastive term: "baseline" and the component ablation's CE rows, :mod:`drct.methods`).
 
     ``forward`` returns the total; ``components`` returns the two terms as well, for logging.
     """
@@ -73,7 +75,7 @@ class DRCTLoss(nn.Module):
         term is scaled by the world size (for DDP's gradient average), which ``reported`` undoes.
         """
         ce = self.cross_entropy(logits, labels)
-        if self.method == "baseline":
+        if not METHODS[self.method].contrastive:
             return {"loss": ce, "ce": ce, "contrastive": torch.zeros_like(ce), "reported": ce}
         con = self.contrastive(embedding, labels)
         loss = self.ce_weight * ce + self.con_weight * con

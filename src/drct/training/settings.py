@@ -12,7 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Method = Literal["drct", "baseline"]
+from drct.methods import METHODS
+
 Family = Literal["timm", "open_clip", "gramnet", "f3net"]
 #: families built by our own modules (drct.training.networks), with their one model name
 OWN_NETWORKS = {"gramnet": "gram_resnet18", "f3net": "f3net_xception"}
@@ -27,8 +28,10 @@ class TrainSettings:
     Groups (``real``, ``fake``, ``real_rec``, ``fake_rec``) name manifest ``generator`` values,
     optionally qualified by dataset as ``"<dataset>:<generator>"`` when the same generator name
     occurs in more than one dataset of the manifest. ``real`` rows get label 0, the three other
-    groups label 1 (the paper's "real vs. everything generated or reconstructed"). The baseline
-    method trains on ``real`` and ``fake`` only, with cross-entropy only.
+    groups label 1 (the paper's "real vs. everything generated or reconstructed"). The method
+    (:mod:`drct.methods`) decides which groups are used and whether the contrastive term is on:
+    ``drct`` all four with it, ``baseline`` ``real`` and ``fake`` with cross-entropy only, the
+    component ablation's rows the groups in between.
 
     ``embedding_dim`` is the width of the ``Linear(feat, embedding_dim)`` layer the contrastive
     loss acts on; 0 drops that layer (``Linear(feat, num_classes)`` straight on the backbone
@@ -36,7 +39,7 @@ class TrainSettings:
     """
 
     # model
-    method: Method = "drct"
+    method: str = "drct"
     family: Family
     model_name: str
     pretrained: str | bool
@@ -83,8 +86,8 @@ class TrainSettings:
 
     def _validate(self) -> None:
         problems: list[str] = []
-        if self.method not in ("drct", "baseline"):
-            problems.append(f"method must be 'drct' or 'baseline', got {self.method!r}")
+        if self.method not in METHODS:
+            problems.append(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.family not in ("timm", "open_clip", *OWN_NETWORKS):
             problems.append(f"family must be 'timm', 'open_clip', 'gramnet' or 'f3net', got {self.family!r}")
         if self.family != "open_clip" and not isinstance(self.pretrained, bool):
@@ -123,9 +126,8 @@ class TrainSettings:
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:
         """The generator groups this method trains on, in dataset order (baseline: real + fake)."""
-        if self.method == "baseline":
-            return {"real": self.real, "fake": self.fake}
-        return {"real": self.real, "real_rec": self.real_rec, "fake": self.fake, "fake_rec": self.fake_rec}
+        every = {"real": self.real, "real_rec": self.real_rec, "fake": self.fake, "fake_rec": self.fake_rec}
+        return {group: every[group] for group in every if group in METHODS[self.method].groups}
 
     @classmethod
     def field_names(cls) -> list[str]:
