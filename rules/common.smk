@@ -14,6 +14,12 @@ import re
 from drct.config import validate_config
 from drct.data.sources import resolve_url
 from drct.planning import perturbations
+from drct.planning.ablations import (
+    ablation_spec,
+    component_runs,
+    evaluated_runs,
+    lambda_runs,
+)
 from drct.planning.jobs import active_jobs
 from drct.planning.released import evaluated_jobs, released_checkpoints
 from drct.planning.runs import (
@@ -243,23 +249,29 @@ def recon_settings(wc):
 
 
 def eval_groups():
-    """The runs evaluated under the same protocols, with those protocols (config order):
-    ``[(protocols, run ids), ...]``.
+    """The runs evaluated under the same protocols and perturbation studies, with those
+    (config order): ``[(protocols, perturbed protocols, run ids), ...]``.
 
     A rule's outputs are fixed where it is defined, and a run's job writes one file per protocol of
     the run, so each group gets its own rules (:func:`group_rule`). In the demo and most presets
-    every run is evaluated under every protocol: one group.
+    every run is evaluated under every protocol: one group. Ablation runs that are no paper-table
+    row are scored under the ablations' protocol only, without the studies (their own group).
     """
     groups = {}
     for run in RUNS.values():
         names = tuple(
             p["name"]
             for p in config["evaluation"]["protocols"]
-            if run in runs_for_protocol(config, p)
+            if run in evaluated_runs(config, p)
+        )
+        studied = tuple(
+            p
+            for p in perturbed_protocols()
+            if run in runs_for_protocol(config, protocol_config(p))
         )
         if names:
-            groups.setdefault(names, []).append(run.id)
-    return list(groups.items())
+            groups.setdefault((names, studied), []).append(run.id)
+    return [(names, studied, runs) for (names, studied), runs in groups.items()]
 
 
 def group_rule(step, index):
@@ -273,14 +285,10 @@ def runs_pattern(run_ids):
     return "|".join(re.escape(run_id) for run_id in run_ids)
 
 
-def group_perturbed(protocols):
-    """The group's protocols that a perturbation study scores again."""
-    return [p for p in protocols if p in perturbed_protocols()]
-
-
-def score_entries(protocols):
+def score_entries(protocols, perturbed):
     """`drct score --protocols` of a group, as a params function: per protocol its manifest,
-    generators and predictions file, and its perturbations and perturbed file where it has any.
+    generators and predictions file, and its perturbations and perturbed file where the group is
+    studied under it (``perturbed``).
     """
 
     def entries(wc):
@@ -292,7 +300,7 @@ def score_entries(protocols):
                 "generators": protocol_generators(name),
                 "out": f"{eval_dir(name, wc.run)}/predictions.csv",
             }
-            if name in perturbed_protocols():
+            if name in perturbed:
                 entry["perturbations"] = protocol_perturbations(name)
                 entry["perturbed_out"] = (
                     f"{perturbed_dir(name, wc.run)}/predictions.csv"
@@ -440,7 +448,37 @@ def paper_targets():
     targets += [f"{OUT}/paper/{p}/robustness.md" for p in study_protocols("robustness")]
     targets += [f"{OUT}/paper/{p}/format_bias.md" for p in study_protocols("format")]
     targets += [f"{OUT}/paper/samples/{t}.png" for t in sample_sets()]
+    targets += [f"{OUT}/paper/ablations/{kind}.md" for kind in ablation_kinds()]
     return targets
+
+
+# --- the paper's ablations: component table, lambda sweep (rules/paper.smk) ---
+
+
+def ablation_kinds():
+    """The ablation tables the config asks for: components and/or lambda."""
+    block = config.get("ablations") or {}
+    return [
+        kind
+        for kind, on in (
+            ("components", block.get("components")),
+            ("lambda", block.get("lambdas")),
+        )
+        if on
+    ]
+
+
+def ablation_metrics(kind):
+    """metrics.json of the runs of one ablation table, under the ablations' protocol."""
+    runs = (
+        component_runs(config)
+        if kind == "components"
+        else [run for _, run in lambda_runs(config)]
+    )
+    protocol = config["ablations"]["protocol"]
+    return list(
+        dict.fromkeys(f"{eval_dir(protocol, run.id)}/metrics.json" for run in runs)
+    )
 
 
 #: captions of the HTML report (`snakemake --report`), relative to the rule files

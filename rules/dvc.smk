@@ -38,28 +38,28 @@ rule dvc_views:
         metrics=[
             f"{eval_dir(p['name'], run.id)}/metrics.json"
             for p in config["evaluation"]["protocols"]
-            for run in runs_for_protocol(config, p)
+            for run in evaluated_runs(config, p)
         ],
         roc=[
             f"{eval_dir(p['name'], run.id)}/roc.csv"
             for p in config["evaluation"]["protocols"]
-            for run in runs_for_protocol(config, p)
+            for run in evaluated_runs(config, p)
         ],
     output:
         metrics=[
             f"{OUT}/metrics/{p['name']}/{run.id}.json"
             for p in config["evaluation"]["protocols"]
-            for run in runs_for_protocol(config, p)
+            for run in evaluated_runs(config, p)
         ],
         accuracy=[
             f"{OUT}/plots/accuracy/{p['name']}/{run.id}.csv"
             for p in config["evaluation"]["protocols"]
-            for run in runs_for_protocol(config, p)
+            for run in evaluated_runs(config, p)
         ],
         roc=[
             f"{OUT}/plots/roc/{p['name']}/{run.id}.csv"
             for p in config["evaluation"]["protocols"]
-            for run in runs_for_protocol(config, p)
+            for run in evaluated_runs(config, p)
         ],
     log:
         f"logs/{EXPERIMENT}/dvc_views.log",

@@ -15,8 +15,7 @@ score_2, metrics_2 ... (rules/common.smk: eval_groups); they share resources.sco
 benchmark folders. The tables and plots of the studies are in rules/paper.smk.
 """
 
-for _index, (_protocols, _runs) in enumerate(eval_groups()):
-    _perturbed = group_perturbed(_protocols)
+for _index, (_protocols, _perturbed, _runs) in enumerate(eval_groups()):
 
     rule:
         """Score every test image of each protocol of a run (and each perturbation), one model load."""
@@ -45,7 +44,7 @@ for _index, (_protocols, _runs) in enumerate(eval_groups()):
         resources:
             **rule_resources("score"),
         params:
-            protocols=score_entries(_protocols),
+            protocols=score_entries(_protocols, _perturbed),
             batch_size=config["evaluation"]["batch_size"],
             device=config["evaluation"]["device"],
         shell:
@@ -150,10 +149,10 @@ rule evaluate_studies:
 
 
 rule evaluate:
-    """Aggregate target: metrics of every run under every protocol."""
+    """Aggregate target: metrics of every run under every protocol that scores it."""
     input:
         [
             f"{eval_dir(p['name'], run.id)}/metrics.json"
             for p in config["evaluation"]["protocols"]
-            for run in runs_for_protocol(config, p)
+            for run in evaluated_runs(config, p)
         ],

@@ -167,6 +167,75 @@ rule sample_grid:
         "--out-png {output.png:q} --out-pdf {output.pdf:q} > {log:q} 2>&1"
 
 
+rule ablation_components:
+    """The component ablation: a row per added component (real-rec, fake, fake-rec, L_con)."""
+    input:
+        metrics=lambda wc: ablation_metrics("components"),
+    output:
+        markdown=f"{OUT}/paper/ablations/components.md",
+        csv=f"{OUT}/paper/ablations/components.csv",
+        latex=f"{OUT}/paper/ablations/components.tex",
+        html=report(
+            f"{OUT}/paper/ablations/components.html",
+            caption=f"{REPORT_CAPTIONS}/ablations.rst",
+            category="6. Ablations",
+            labels={"ablation": "components", "output": "table"},
+        ),
+    log:
+        f"logs/{EXPERIMENT}/ablations/components.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/ablations/components.tsv"
+    conda:
+        "../envs/paper.yaml"
+    threads: rule_threads("ablation_components")
+    resources:
+        **rule_resources("ablation_components"),
+    params:
+        spec=lambda wc: as_json(ablation_spec(config)),
+        out_dir=lambda wc, output: os.path.dirname(output.markdown),
+    shell:
+        "drct ablation --kind components --spec {params.spec:q} --metrics {input.metrics:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule ablation_lambda:
+    """The lambda sweep: Avg per weight of the contrastive term, table and line plot."""
+    input:
+        metrics=lambda wc: ablation_metrics("lambda"),
+    output:
+        markdown=f"{OUT}/paper/ablations/lambda.md",
+        csv=f"{OUT}/paper/ablations/lambda.csv",
+        latex=f"{OUT}/paper/ablations/lambda.tex",
+        html=report(
+            f"{OUT}/paper/ablations/lambda.html",
+            caption=f"{REPORT_CAPTIONS}/ablations.rst",
+            category="6. Ablations",
+            labels={"ablation": "lambda", "output": "table"},
+        ),
+        figure=report(
+            f"{OUT}/paper/ablations/lambda.png",
+            caption=f"{REPORT_CAPTIONS}/ablations.rst",
+            category="6. Ablations",
+            labels={"ablation": "lambda", "output": "plot"},
+        ),
+        figure_pdf=f"{OUT}/paper/ablations/lambda.pdf",
+    log:
+        f"logs/{EXPERIMENT}/ablations/lambda.log",
+    benchmark:
+        f"logs/benchmarks/{EXPERIMENT}/ablations/lambda.tsv"
+    conda:
+        "../envs/paper.yaml"
+    threads: rule_threads("ablation_lambda")
+    resources:
+        **rule_resources("ablation_lambda"),
+    params:
+        spec=lambda wc: as_json(ablation_spec(config)),
+        out_dir=lambda wc, output: os.path.dirname(output.markdown),
+    shell:
+        "drct ablation --kind lambda --spec {params.spec:q} --metrics {input.metrics:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
 rule paper:
     """Aggregate target: every protocol's tables and figures, the studies and the sample grids."""
     input:

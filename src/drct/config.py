@@ -330,6 +330,35 @@ def check_evaluation(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_ablations(config: dict[str, Any]) -> list[str]:
+    """The ablations name a backbone trained with drct, a train set with both kinds of
+    reconstruction (the component rows add them one at a time) and a protocol that exist."""
+    block = config.get("ablations")
+    if not block:
+        return []
+    problems: list[str] = []
+    backbones = {b["name"]: b for b in config["training"]["backbones"]}
+    train_sets = {t["name"]: t for t in config["training"]["train_sets"]}
+    protocols = [p["name"] for p in config["evaluation"]["protocols"]]
+    backbone = backbones.get(block["backbone"])
+    if backbone is None:
+        problems.append(f"'ablations.backbone': {block['backbone']!r} is not a training.backbones[].name ({', '.join(backbones)})")
+    elif "drct" not in backbone.get("methods", ["drct"]):
+        problems.append(f"'ablations.backbone': {block['backbone']!r} is trained by {backbone['methods']} only; "
+                        "the ablations train it with the drct method's data and loss")
+    train_set = train_sets.get(block["train_set"])
+    if train_set is None:
+        problems.append(f"'ablations.train_set': {block['train_set']!r} is not a training.train_sets[].name ({', '.join(train_sets)})")
+    elif not (train_set.get("real_rec") and train_set.get("fake_rec")):
+        problems.append(f"'ablations.train_set': {block['train_set']!r} needs both real_rec and fake_rec generators "
+                        "(the component rows add them one at a time)")
+    if block["protocol"] not in protocols:
+        problems.append(f"'ablations.protocol': {block['protocol']!r} is not an evaluation.protocols[].name ({', '.join(protocols)})")
+    if not block.get("components") and not block.get("lambdas"):
+        problems.append("'ablations': asks for nothing; set components: true and/or lambdas: [0.1, 0.3, ...]")
+    return problems
+
+
 #: The per-section checks :func:`validate_config` runs in turn, after the schema.
 SECTION_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     check_unique_names,
@@ -339,4 +368,5 @@ SECTION_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     check_reconstruction,
     check_training,
     check_evaluation,
+    check_ablations,
 )

@@ -134,6 +134,15 @@ for _expected in (DRCT2M_INTRA, GENIMAGE_INTRA, DRCT2M_TO_GENIMAGE, DRCT2M_INTRA
         _expected[_rule] += 4
     _expected["total"] += 16
 
+# The paper's ablations (issue 13), in drct2m_to_genimage only: Conv-B on sdv1 under cross.
+#   components: ce-real-rec, ce-real-rec-fake, ce-all + drct (already a table run) -> 3 new runs;
+#   lambdas [0.1, 0.3, 0.5, 0.7, 0.9]: 0.3 is the drct run itself -> 4 new runs. The 7 runs are
+#   scored under cross only and not perturbed: their own group of evaluation rules (score_2,
+#   metrics_2: 7 each; no perturbed_metrics); one table job per ablation. +7 x 3 + 2 = +23.
+DRCT2M_TO_GENIMAGE.update(score_2=7, metrics_2=7, ablation_components=1, ablation_lambda=1)
+DRCT2M_TO_GENIMAGE["train_run"] += 7
+DRCT2M_TO_GENIMAGE["total"] += 23
+
 # eval_released (issue 7, released checkpoints, nothing trained), by hand from the preset:
 #   fetches: COCO val2017 + 16 DRCT-2M subsets + pretrained.zip + 8 GenImage subsets = 26;
 #   2 datasets (drct2m-test, genimage): prepare, validate, data_report, combine each;

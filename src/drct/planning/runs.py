@@ -14,22 +14,31 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Run", "find", "iter_runs", "run_meta", "runs_for_protocol", "train_settings"]
+from drct.methods import METHODS
+
+__all__ = ["Run", "find", "iter_runs", "run_meta", "runs_for_protocol", "table_runs", "train_settings"]
 
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: a method, a backbone and a train set, at one seed."""
+    """One training run: a method, a backbone and a train set, at one seed.
+
+    ``con_weight`` is set only for a run of the lambda sweep (``ablations.lambdas``): the weight of
+    the contrastive term, the cross-entropy's being ``1 - con_weight`` as in the authors'
+    ``(1 - alpha) * CE + alpha * L_con``.
+    """
 
     method: str
     backbone: str
     train_set: str
     seed: int
+    con_weight: float | None = None
 
     @property
     def group(self) -> str:
         """The run's configuration without its seed: the seeds of one group aggregate into one table row."""
-        return f"{self.method}-{self.backbone}-{self.train_set}"
+        variant = "" if self.con_weight is None else f"-lambda{self.con_weight:g}"
+        return f"{self.method}{variant}-{self.backbone}-{self.train_set}"
 
     @property
     def id(self) -> str:
@@ -37,8 +46,23 @@ class Run:
 
 
 def iter_runs(config: Mapping[str, Any]) -> Iterator[Run]:
-    """Every run of the config: train sets x backbones x seeds, each train set's methods in its order
-    (those the backbone accepts: a detector of the paper is trained its own way only)."""
+    """Every run of the config: the paper tables' runs (:func:`table_runs`), then the ablations'
+    runs that are not among them (:mod:`drct.planning.ablations`)."""
+    from drct.planning.ablations import ablation_runs
+
+    seen = []
+    for run in table_runs(config):
+        seen.append(run)
+        yield run
+    for run in ablation_runs(config):
+        if run not in seen:
+            seen.append(run)
+            yield run
+
+
+def table_runs(config: Mapping[str, Any]) -> Iterator[Run]:
+    """The runs of the paper tables: train sets x backbones x seeds, each train set's methods in its
+    order (those the backbone accepts: a detector of the paper is trained its own way only)."""
     training = config["training"]
     for train_set, backbone, seed in itertools.product(
         training["train_sets"], training["backbones"], training["seeds"]
@@ -51,7 +75,7 @@ def iter_runs(config: Mapping[str, Any]) -> Iterator[Run]:
 def runs_for_protocol(config: Mapping[str, Any], protocol: Mapping[str, Any]) -> list[Run]:
     """The runs a protocol evaluates: those of its train sets (all train sets when it names none)."""
     wanted = protocol.get("train_sets") or [t["name"] for t in config["training"]["train_sets"]]
-    return [run for run in iter_runs(config) if run.train_set in wanted]
+    return [run for run in table_runs(config) if run.train_set in wanted]
 
 
 def find(items: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
@@ -77,11 +101,13 @@ def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
         batch_size=backbone["batch_size"],
         real=list(train_set["real"]),
         fake=list(train_set["fake"]),
-        real_rec=list(train_set.get("real_rec", [])) if run.method == "drct" else [],
-        fake_rec=list(train_set.get("fake_rec", [])) if run.method == "drct" else [],
+        real_rec=list(train_set.get("real_rec", [])) if METHODS[run.method].uses_reconstructions else [],
+        fake_rec=list(train_set.get("fake_rec", [])) if METHODS[run.method].uses_reconstructions else [],
         seed=run.seed,
     )
     settings.update(backbone.get("settings", {}))  # the network's own: a detector's input size and defaults
+    if run.con_weight is not None:  # a lambda-sweep run
+        settings.update(ce_weight=round(1.0 - run.con_weight, 12), con_weight=run.con_weight)
     return settings
 
 
