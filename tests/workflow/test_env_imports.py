@@ -29,6 +29,8 @@ BIN = Path(sys.executable).parent
 NOT_IN_DEMO = {
     "fetch_weights": "downloads hub weights: needs the internet",
     "import_released": "runs restricted to its env in tests/workflow/test_import_workflow.py (released checkpoints)",
+    "ablation_components": "runs restricted to its env in tests/workflow/test_ablations_workflow.py",
+    "ablation_lambda": "runs restricted to its env in tests/workflow/test_ablations_workflow.py",
     "published_check_sample": "optional target, needs a dataset holding published reconstructions",
     "published_check_reconstruct": "optional target, needs a dataset holding published reconstructions",
     "published_check_compare": "optional target, needs a dataset holding published reconstructions",

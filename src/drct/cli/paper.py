@@ -58,6 +58,13 @@ def format_bias(args: argparse.Namespace) -> None:
     _study(render_format_bias, args)
 
 
+def ablation(args: argparse.Namespace) -> None:
+    from drct.paper.ablations import render_ablation
+
+    for path in render_ablation(args.kind, [Path(p) for p in args.metrics], args.spec, Path(args.out_dir)):
+        log.info("wrote %s", path)
+
+
 def sample_grid(args: argparse.Namespace) -> None:
     from drct.paper.sample_grid import sample_grid as render_grid
 
@@ -87,6 +94,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "format-bias", format_bias,
                     "Format-bias control: accuracy with every test image re-encoded to one format (no torch).")
     _add_study_arguments(p)
+
+    p = add_command(sub, "ablation", ablation,
+                    "The component ablation's table or the lambda sweep's table and plot (no torch).")
+    p.add_argument("--kind", choices=["components", "lambda"], required=True)
+    p.add_argument("--spec", type=json_arg, required=True, help="drct.planning.ablations.ablation_spec")
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json of every ablation run")
+    p.add_argument("--out-dir", required=True)
 
     p = add_command(sub, "sample-grid", sample_grid,
                     "Real / real-rec / fake / fake-rec grid from copied samples (no torch).")
