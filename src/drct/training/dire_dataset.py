@@ -25,8 +25,8 @@ from torch.utils.data import Dataset
 
 from drct.images import load_rgb
 from drct.reconstruction.settings import ReconstructionSettings
-from drct.training.dire import DIRE_SIZE, DireCrop, align_to_reconstruction, pair_with_reconstruction
 from drct.training.dataset import Sample
+from drct.training.dire import DIRE_SIZE, DireCrop, align_to_reconstruction, pair_with_reconstruction
 
 __all__ = ["DireDataset", "DireSample", "build_dire_datasets", "pair_samples"]
 
