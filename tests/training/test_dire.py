@@ -22,7 +22,15 @@ from drct.training.dire import (
     random_origin,
     reconstruction_path,
 )
-from drct.training.dire_dataset import DireDataset, DireSample, build_dire_datasets, pair_samples
+from drct.training.dire_dataset import (
+    DIRE_SPLIT_SEED,
+    DireDataset,
+    DireSample,
+    build_dire_datasets,
+    pair_samples,
+    split_pair_folder,
+)
+from drct.training.split import split_folder
 
 STEP = 1 / 127.5  # one grey level in [-1, 1] scale
 
@@ -208,6 +216,16 @@ def test_align_crops_an_input_the_reconstruction_step_capped() -> None:
     assert align_to_reconstruction(image, (10, 6), max_side=8) is image
     with pytest.raises(ValueError, match="reconstruction is 6x7 but the image is 6x10"):
         align_to_reconstruction(image, (7, 6), max_side=8)
+
+
+def test_dire_split_shuffles_once_with_seed_2023() -> None:
+    """numpy's legacy RandomState(2023).shuffle of ten sorted names, once (the stream is stable across numpy versions)."""
+    names = [f"{i:02d}.png" for i in (3, 1, 4, 0, 5, 9, 2, 6, 8, 7)]  # any order in: sorted first
+    train, val = split_pair_folder(names)
+    assert DIRE_SPLIT_SEED == 2023
+    assert train == ["08.png", "02.png", "05.png", "00.png", "03.png", "04.png", "01.png", "09.png", "06.png"]
+    assert val == ["07.png"]
+    assert (train, val) != split_folder(names, 0.1, 2023)  # the image loaders' twice-shuffled split differs
 
 
 # --- the dataset --------------------------------------------------------------------------------

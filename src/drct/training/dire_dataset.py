@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -28,7 +29,11 @@ from drct.reconstruction.settings import ReconstructionSettings
 from drct.training.dataset import Sample
 from drct.training.dire import DIRE_SIZE, DireCrop, align_to_reconstruction, pair_with_reconstruction
 
-__all__ = ["DireDataset", "DireSample", "build_dire_datasets", "pair_samples"]
+__all__ = ["DIRE_SPLIT_SEED", "DireDataset", "DireSample", "build_dire_datasets", "pair_samples", "split_pair_folder"]
+
+#: the seed of the authors' DIRE train/validation split: ``load_pair_data``'s default, which their
+#: dataset does not override (its other loaders get the dataset's 2021)
+DIRE_SPLIT_SEED = 2023
 
 #: the reconstruction step's default side cap (the authors' 1024), read from its settings so the two cannot drift
 DEFAULT_MAX_SIDE: int = next(f.default for f in dataclasses.fields(ReconstructionSettings) if f.name == "max_side")
@@ -39,6 +44,24 @@ class DireSample:
     path: str  # the image, absolute
     reconstruction: str  # its reconstruction, absolute
     label: int  # 0 real, 1 generated
+
+
+def split_pair_folder(
+    paths: Iterable[str], val_fraction: float = 0.1, seed: int = DIRE_SPLIT_SEED
+) -> tuple[list[str], list[str]]:
+    """``(train, val)`` of one folder's images as the authors split DIRE data: sorted, shuffled *once*.
+
+    Their ``load_pair_data`` calls ``split_data(images, reconstructions, seed=2023)``: two
+    different lists, each shuffled once from numpy's legacy RNG seeded with ``seed`` (the same
+    permutation, so pairs stay together). Image-only loaders pass one list twice, which shuffles
+    it twice (:func:`drct.training.split.split_folder`); the DIRE split is therefore a different
+    one, and using ``split_folder`` here would validate on other images than the authors did.
+    The first ``int(n * (1 - val_fraction))`` are train.
+    """
+    order = sorted(paths)
+    np.random.RandomState(seed).shuffle(order)
+    cut = int(len(order) * (1 - val_fraction))
+    return order[:cut], order[cut:]
 
 
 def pair_samples(
