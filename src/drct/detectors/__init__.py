@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Detector", "DETECTORS", "expand_backbone", "get_detector"]
 
@@ -45,6 +45,9 @@ class Detector:
     image_size: int
     unspecified: str  # what the source leaves open, and the choice made here
     freeze_backbone: bool = False
+    #: what the network is fed: "image" (the image, through the shared transforms) or "dire" (the
+    #: absolute difference between the image and its diffusion reconstruction, drct.training.dire)
+    input: Literal["image", "dire"] = "image"
     method: str = "baseline"  # the training method: "baseline" = cross-entropy on real vs fake
     embedding_dim: int = 0  # 0: classifier straight on the network's features (their train.py)
     batch_size: int = TRAIN_PY["batch_size"]
