@@ -50,6 +50,7 @@ class Detector:
     input: Literal["image", "dire"] = "image"
     method: str = "baseline"  # the training method: "baseline" = cross-entropy on real vs fake
     embedding_dim: int = 0  # 0: classifier straight on the network's features (their train.py)
+    needs_captions: bool = False  # the network reads a caption per image too (De-fake): a captions CSV must exist
     batch_size: int = TRAIN_PY["batch_size"]
     defaults: Mapping[str, Any] = field(default_factory=lambda: {"lr": TRAIN_PY["lr"], "epochs": TRAIN_PY["epochs"]})
 

@@ -1,0 +1,35 @@
+"""De-fake (Sha et al., CCS 2023), hybrid detector: frozen CLIP ViT-B/32 image + caption embeddings, MLP.
+
+Not in the DRCT authors' code: this entry follows De-fake's own released code (zeyangsha/De-Fake,
+``train.py``), see :mod:`drct.training.networks.defake` for the network. Every image needs a
+caption (``needs_captions``): the DRCT data have no prompts for real images, so all images are
+captioned by BLIP (:mod:`drct.captioning`, De-fake's captioner and decoding).
+
+Not yet in ``drct.detectors._MODULES``: its family ``defake`` is not a ``TrainSettings`` family
+until the training loop can feed captions (see the integration notes of the branch that added it).
+"""
+
+from drct.detectors import Detector
+from drct.training.networks.defake import CLIP_MODEL, CLIP_PRETRAINED
+
+DETECTOR = Detector(
+    name="defake",
+    label="De-fake",
+    source="De-fake's code (zeyangsha/De-Fake train.py): CLIP ViT-B/32 + BLIP captions, NeuralNet(1024, [512, 256], 2)",
+    family="defake",
+    model_name=CLIP_MODEL,
+    pretrained=CLIP_PRETRAINED,
+    image_size=224,  # CLIP ViT-B/32's input; De-fake resizes to 224 and uses CLIP's preprocess
+    freeze_backbone=True,  # CLIP embeddings under torch.no_grad(): only the MLP trains
+    needs_captions=True,
+    batch_size=128,  # their train.py
+    defaults={"lr": 3e-4, "epochs": 100},  # their train.py: Adam lr 3e-4 on the MLP, 100 epochs
+    unspecified=(
+        "the DRCT paper does not say how it trained De-fake; De-fake's train.py is followed: Adam (no weight "
+        "decay) lr 3e-4, batch 128, 100 epochs, no schedule (the pipeline's optimiser is AdamW with weight decay "
+        "4e-5 and a cosine schedule unless the lead maps these); CLIP's own preprocessing (resize 224, centre crop, "
+        "CLIP mean/std); captions by Salesforce/blip-image-captioning-base (the Hugging Face port of BLIP-base "
+        "captioning) where De-fake loads BLIP's model_base_capfilt_large.pth, with De-fake's decoding "
+        "(3 beams, length 5..60, prompt 'a picture of ')"
+    ),
+)
