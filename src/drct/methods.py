@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Method", "METHODS", "COMPONENT_ROWS", "GROUPS", "method"]
+__all__ = ["Method", "METHODS", "COMPONENT_ROWS", "CONTRASTIVE_WEIGHT", "GROUPS", "method"]
+
+#: weight of the contrastive term, the authors' ``--alpha`` default: loss (1 - 0.3) CE + 0.3 L_con
+CONTRASTIVE_WEIGHT = 0.3
 
 #: every training group, in the order a dataset lists them
 GROUPS = ("real", "real_rec", "fake", "fake_rec")

@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drct.methods import COMPONENT_ROWS, METHODS
+from drct.methods import COMPONENT_ROWS, CONTRASTIVE_WEIGHT, METHODS
 from drct.planning.runs import Run, find, runs_for_protocol
-from drct.training.settings import TrainSettings
 
 __all__ = ["ablation_runs", "ablation_spec", "component_runs", "default_con_weight", "evaluated_runs", "lambda_runs"]
 
@@ -33,7 +32,7 @@ def default_con_weight(config: Mapping[str, Any], backbone: str) -> float:
     """The contrastive weight a DRCT run of ``backbone`` trains with when nothing sweeps it."""
     settings = {**config["training"].get("settings", {}),
                 **find(config["training"]["backbones"], backbone, "backbone").get("settings", {})}
-    return float(settings.get("con_weight", TrainSettings.__dataclass_fields__["con_weight"].default))
+    return float(settings.get("con_weight", CONTRASTIVE_WEIGHT))
 
 
 def component_runs(config: Mapping[str, Any]) -> list[Run]:

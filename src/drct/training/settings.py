@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from drct.methods import METHODS
+from drct.methods import CONTRASTIVE_WEIGHT, METHODS
 
 Family = Literal["timm", "open_clip", "gramnet", "f3net"]
 #: families built by our own modules (drct.training.networks), with their one model name
@@ -58,7 +58,7 @@ class TrainSettings:
     weight_decay: float = 4e-5
     t_max: int = 5
     ce_weight: float = 0.7
-    con_weight: float = 0.3
+    con_weight: float = CONTRASTIVE_WEIGHT
     pos_margin: float = 0.0
     neg_margin: float = 1.0
     # split and reproducibility
