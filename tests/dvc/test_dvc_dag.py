@@ -30,6 +30,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
+#: four Snakemake DAG builds per experiment (7 experiments): part of the full suite, not of the fast set
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SNAKEMAKE = shutil.which("snakemake", path=str(BIN)) or "snakemake"

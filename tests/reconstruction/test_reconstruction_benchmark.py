@@ -77,6 +77,7 @@ def demo_dir(tmp_path_factory) -> Path:
     return build_demo_pipeline(tmp_path_factory.mktemp("bench-demo") / "demo", seed=0, sample_size=32)
 
 
+@pytest.mark.slow  # runs the demo pipeline through two loops
 def test_authors_loop_matches_reconstruct_image(demo_dir: Path) -> None:
     """Authors' loop (global reseed, no generator, unpadded mask) vs ours with CFG on, one image per call."""
     settings = ReconstructionSettings(model=str(demo_dir), steps=2, device="cpu", skip_cfg=False)

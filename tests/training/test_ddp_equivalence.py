@@ -95,6 +95,7 @@ def test_two_ranks_equal_one_process_with_the_global_batch(runs: dict[str, dict[
         torch.testing.assert_close(ddp[key], single[key], **TOLERANCE, msg=key)
 
 
+@pytest.mark.slow  # the same two-rank torchrun run as the test above
 def test_without_gathered_embeddings_the_parameters_differ(runs: dict[str, dict[str, torch.Tensor]]) -> None:
     single, local = runs["single"], runs["local_only"]
     differing = [k for k in single if not torch.allclose(local[k], single[k], **TOLERANCE)]

@@ -82,6 +82,7 @@ def test_resumed_run_equals_uninterrupted_run(
     assert (out / "history.csv").read_text() == (uninterrupted / "history.csv").read_text()
 
 
+@pytest.mark.slow  # a third training run
 def test_resuming_without_the_saved_optimizer_would_differ(
     manifest: Path, uninterrupted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
