@@ -18,7 +18,7 @@ rule build_demo_captioner:
     resources:
         **rule_resources("build_demo_captioner"),
     params:
-        out_dir=f"{OUT}/{DEMO_CAPTIONER}",
+        out_dir=lambda wc, output: os.path.dirname(output[0]),
         seed=0,
     shell:
         "drct build-demo-captioner --out {params.out_dir:q} --seed {params.seed} > {log:q} 2>&1"

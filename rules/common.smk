@@ -223,7 +223,9 @@ def score_captions(protocols):
 
 def train_captions_args(run_id):
     """`drct train-run` flags of a De-fake run: its train set's captions and the captioner that wrote them."""
-    train_set = find(config["training"]["train_sets"], RUNS[run_id].train_set, "train set")
+    train_set = find(
+        config["training"]["train_sets"], RUNS[run_id].train_set, "train set"
+    )
     captions = run_captions(run_id, train_set["dataset"])
     if not captions:
         return ""
