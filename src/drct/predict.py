@@ -80,10 +80,10 @@ def predict_images(
     captioner its sidecar records (or the ``captioner`` folder given instead); an image without a
     caption is a ``no caption`` row.
     """
+    model, dev, transform = load_scorer(Path(checkpoint), device)
     texts = None
     if checkpoint_needs_captions(Path(checkpoint)):
         texts = captions_for(Path(checkpoint), list(paths), captions, captioner)
-    model, dev, transform = load_scorer(Path(checkpoint), device)
     wanted = [i for i in range(len(paths)) if texts is None or texts[i] is not None]
     scored = score_images(model, [paths[i] for i in wanted], transform, dev, batch_size=batch_size,
                           num_workers=num_workers, desc="predict", progress=progress,

@@ -10,7 +10,11 @@ by path when De-fake trains and is scored; ``drct predict`` captions a user's im
 """
 
 from drct.detectors import Detector
-from drct.training.networks.defake import CLIP_MODEL, CLIP_PRETRAINED
+
+#: De-fake's CLIP (open_clip name and tag), as drct.training.networks.defake.CLIP_MODEL/CLIP_PRETRAINED;
+#: written here because the Snakefile reads these entries and must not import torch
+CLIP_MODEL = "ViT-B-32-quickgelu"
+CLIP_PRETRAINED = "openai"
 
 DETECTOR = Detector(
     name="defake",
