@@ -28,6 +28,8 @@ torch.set_num_threads(2)
 def _config_with(*entries: dict) -> dict:
     config = load_yaml(ROOT / "config.yaml")
     config["training"]["backbones"].extend(entries)
+    if any(DETECTORS.get(e.get("detector")) and DETECTORS[e["detector"]].needs_captions for e in entries):
+        config["captioning"] = {}  # De-fake reads captions: the pinned BLIP by default
     return config
 
 
@@ -66,6 +68,9 @@ def test_pretrained_weights_are_fetched_by_the_names_the_networks_load() -> None
     assert spec["backbone/clip_rn50"] == {"name": "backbone/clip_rn50", "kind": "open_clip",
                                           "model": "RN50-quickgelu", "pretrained": "openai"}
     assert "backbone/gramnet" not in spec  # trained from scratch, as the authors build it
+    assert spec["backbone/defake"] == {"name": "backbone/defake", "kind": "open_clip",
+                                       "model": "ViT-B-32-quickgelu", "pretrained": "openai"}
+    assert spec["captioner"]["kind"] == "transformers" and spec["captioner"]["revision"]
 
 
 def test_cnnspot_at_full_size_is_resnet50_with_a_two_class_fc() -> None:
