@@ -29,6 +29,7 @@ if config["container"]:
 
 include: "rules/data.smk"
 include: "rules/reconstruct.smk"
+include: "rules/caption.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/paper.smk"

@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import re
+import shlex
 
 from drct.config import validate_config
 from drct.data.sources import resolve_url
@@ -19,6 +20,12 @@ from drct.planning.ablations import (
     component_runs,
     evaluated_runs,
     lambda_runs,
+)
+from drct.planning.captions import (
+    DEMO_CAPTIONER,
+    caption_settings,
+    captioned_datasets,
+    run_needs_captions,
 )
 from drct.planning.jobs import active_jobs
 from drct.planning.released import evaluated_jobs, released_checkpoints
@@ -64,6 +71,10 @@ if config["weights"]["offline"]:
 # (drct.device; a no-op where Slurm or the user already set CUDA_VISIBLE_DEVICES)
 os.environ.setdefault("DRCT_GPU_LOCK_DIR", os.path.abspath(".snakemake/gpu-locks"))
 SHARDS = config["reconstruction"]["shards"]
+# De-fake's BLIP captions (rules/caption.smk): only the datasets a De-fake run reads
+CAPTIONED = captioned_datasets(config)
+CAPTION_SHARDS = config["captioning"]["shards"] if CAPTIONED else 1
+CAPTION_SETTINGS = caption_settings(config, OUT) if CAPTIONED else {}
 
 
 wildcard_constraints:
@@ -183,6 +194,44 @@ def combined_manifest(dataset):
     return f"{OUT}/data/{dataset}.csv"
 
 
+def captions_csv(dataset):
+    """The dataset's path,caption CSV (rules/caption.smk)."""
+    return f"{OUT}/captions/{dataset}.csv"
+
+
+def demo_captioner_marker():
+    """Caption jobs wait for the demo captioner where the config builds one."""
+    if CAPTIONED and config["captioning"].get("build_demo"):
+        return [f"{OUT}/{DEMO_CAPTIONER}/config.json"]
+    return []
+
+
+def run_captions(run_id, dataset):
+    """The captions a run reads from ``dataset`` (De-fake), as a list: [] for every other run."""
+    return [captions_csv(dataset)] if run_needs_captions(config, RUNS[run_id]) else []
+
+
+def score_captions(protocols):
+    """Input function of a score rule: the captions of its protocols' datasets, for a De-fake run only."""
+
+    def captions(wc):
+        datasets = sorted({protocol_config(p)["dataset"] for p in protocols})
+        return [path for dataset in datasets for path in run_captions(wc.run, dataset)]
+
+    return captions
+
+
+def train_captions_args(run_id):
+    """`drct train-run` flags of a De-fake run: its train set's captions and the captioner that wrote them."""
+    train_set = find(
+        config["training"]["train_sets"], RUNS[run_id].train_set, "train set"
+    )
+    captions = run_captions(run_id, train_set["dataset"])
+    if not captions:
+        return ""
+    return f"--captions {shlex.quote(captions[0])} --captioner {shlex.quote(as_json(CAPTION_SETTINGS))}"
+
+
 def train_dir(run_id):
     """Runs are grouped by backbone, so each backbone's checkpoints form one folder (one DVC stage)."""
     return f"{OUT}/train/{RUNS[run_id].backbone}/{run_id}"
@@ -300,6 +349,9 @@ def score_entries(protocols, perturbed):
                 "generators": protocol_generators(name),
                 "out": f"{eval_dir(name, wc.run)}/predictions.csv",
             }
+            captions = run_captions(wc.run, protocol_config(name)["dataset"])
+            if captions:  # De-fake: the protocol's images with their captions
+                entry["captions"] = captions[0]
             if name in perturbed:
                 entry["perturbations"] = protocol_perturbations(name)
                 entry["perturbed_out"] = (

@@ -27,6 +27,7 @@ for _index, (_protocols, _perturbed, _runs) in enumerate(eval_groups()):
                 {combined_manifest(protocol_config(p)["dataset"]) for p in _protocols}
             ),
             weights=weights_marker(),
+            captions=score_captions(_protocols),
         output:
             predictions=[f"{OUT}/eval/{p}/{{run}}/predictions.csv" for p in _protocols],
             perturbed=[

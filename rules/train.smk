@@ -10,6 +10,12 @@ rule train_run:
             )["dataset"]
         ),
         weights=weights_marker(),
+        captions=lambda wc: run_captions(
+            wc.run,
+            find(
+                config["training"]["train_sets"], RUNS[wc.run].train_set, "train set"
+            )["dataset"],
+        ),
     output:
         best=f"{OUT}/train/{{backbone}}/{{run}}/best.safetensors",
         last=f"{OUT}/train/{{backbone}}/{{run}}/last.safetensors",
@@ -27,10 +33,11 @@ rule train_run:
         settings=lambda wc: as_json(train_settings(config, RUNS[wc.run])),
         out_dir=lambda wc: train_dir(wc.run),
         nproc=config["training"]["gpus_per_run"],
+        captions=lambda wc: train_captions_args(wc.run),
     shell:
         # resumes from <out_dir>/resume/ after an interruption; several GPUs: DDP through torchrun
         "drct train-run --manifest {input.manifest:q} --settings {params.settings:q} "
-        "--out-dir {params.out_dir:q} --threads {threads} --nproc-per-node {params.nproc} > {log:q} 2>&1"
+        "--out-dir {params.out_dir:q} --threads {threads} --nproc-per-node {params.nproc} {params.captions} > {log:q} 2>&1"
 
 
 rule import_released:

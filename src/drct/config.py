@@ -286,6 +286,24 @@ def check_training(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_captioning(config: dict[str, Any]) -> list[str]:
+    """A De-fake backbone needs the captioning block; a hub captioner is pinned by revision."""
+    captioned = [b["name"] for b in config["training"]["backbones"] if b["family"] == "defake"]
+    captioning = config.get("captioning")
+    if captioned and captioning is None:
+        return [
+            f"'training.backbones': {', '.join(map(repr, captioned))} (De-fake) read a BLIP caption per image: add a "
+            "top-level 'captioning' block, e.g. captioning: {model: Salesforce/blip-image-captioning-base, revision: "
+            "<commit>} (the demo: captioning: {build_demo: true})"
+        ]
+    if captioning is None or captioning.get("build_demo"):
+        return []
+    if not captioning.get("revision") and not Path(captioning["model"]).is_dir():
+        return [f"'captioning.revision': required for the hub model {captioning['model']!r}: captions are training "
+                "data, so pin the commit (e.g. drct.captioning.settings.DEFAULT_REVISION)"]
+    return []
+
+
 def check_evaluation(config: dict[str, Any]) -> list[str]:
     """Protocols name generators and train sets that exist; studies name protocols that exist."""
     problems: list[str] = []
@@ -367,6 +385,7 @@ SECTION_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     check_datasets,
     check_reconstruction,
     check_training,
+    check_captioning,
     check_evaluation,
     check_ablations,
 )

@@ -33,7 +33,7 @@ from drct.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
-KINDS = ("diffusers", "timm", "open_clip")
+KINDS = ("diffusers", "timm", "open_clip", "transformers")
 
 
 def _commit_of(path: Path) -> str | None:
@@ -60,6 +60,17 @@ def fetch_diffusers(model: str, revision: str | None = None) -> dict[str, Any]:
     from diffusers import DiffusionPipeline
 
     folder = Path(DiffusionPipeline.download(model, revision=revision))
+    return {"source": "hub", "path": str(folder), "commit": _commit_of(folder), "files": _file_digests(folder)}
+
+
+def fetch_transformers(model: str, revision: str | None = None) -> dict[str, Any]:
+    """A transformers model (De-fake's BLIP captioner): the hub snapshot at ``revision``, or a local folder."""
+    local = Path(model)
+    if local.is_dir():
+        return {"source": "local", "path": str(local.resolve()), "commit": None, "files": _file_digests(local)}
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(model, revision=revision))
     return {"source": "hub", "path": str(folder), "commit": _commit_of(folder), "files": _file_digests(folder)}
 
 
@@ -103,6 +114,8 @@ def fetch_one(entry: Mapping[str, Any]) -> dict[str, Any]:
         result = fetch_diffusers(entry["model"], entry.get("revision"))
     elif kind == "timm":
         result = fetch_timm(entry["model"])
+    elif kind == "transformers":
+        result = fetch_transformers(entry["model"], entry.get("revision"))
     elif kind == "open_clip":
         result = fetch_open_clip(entry["model"], entry["pretrained"])
     else:

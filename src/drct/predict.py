@@ -33,7 +33,7 @@ from typing import TextIO
 import pandas as pd
 
 from drct.evaluation.decision import predict_fake
-from drct.evaluation.score import load_scorer, score_images
+from drct.evaluation.score import checkpoint_needs_captions, load_scorer, score_images
 from drct.images import is_image_name, suffix_list
 from drct.io import atomic_write_text, write_csv
 
@@ -70,13 +70,31 @@ def predict_images(
     num_workers: int = 0,
     threshold: float = 0.5,
     progress: bool = True,
+    captions: Path | None = None,
+    captioner: Path | None = None,
 ) -> pd.DataFrame:
-    """Score ``paths`` with ``checkpoint``; one row per path (columns :data:`OUTPUT_COLUMNS`), input order."""
+    """Score ``paths`` with ``checkpoint``; one row per path (columns :data:`OUTPUT_COLUMNS`), input order.
+
+    A checkpoint that reads captions (De-fake) gets them from ``captions`` (a ``path, caption`` CSV,
+    paths relative to the CSV's folder or absolute), else by captioning the images with the
+    captioner its sidecar records (or the ``captioner`` folder given instead); an image without a
+    caption is a ``no caption`` row.
+    """
     model, dev, transform = load_scorer(Path(checkpoint), device)
-    scored = score_images(model, list(paths), transform, dev, batch_size=batch_size,
-                          num_workers=num_workers, desc="predict", progress=progress)
+    texts = None
+    if checkpoint_needs_captions(Path(checkpoint)):
+        texts = captions_for(Path(checkpoint), list(paths), captions, captioner)
+    wanted = [i for i in range(len(paths)) if texts is None or texts[i] is not None]
+    scored = score_images(model, [paths[i] for i in wanted], transform, dev, batch_size=batch_size,
+                          num_workers=num_workers, desc="predict", progress=progress,
+                          captions=None if texts is None else [texts[i] for i in wanted])
+    position = {i: k for k, i in enumerate(wanted)}
     rows = []
     for index, path in enumerate(paths):
+        if index not in position:
+            rows.append((str(path), None, "", "no caption", "no caption for this image (see the warnings)"))
+            continue
+        index = position[index]
         if index in scored.failures:
             rows.append((str(path), None, "", "unreadable", scored.failures[index]))
         else:
@@ -84,6 +102,60 @@ def predict_images(
             fake = bool(predict_fake([value], threshold)[0])
             rows.append((str(path), value, "fake" if fake else "real", "ok", ""))
     return pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
+
+
+def captions_for(checkpoint: Path, paths: Sequence[Path], captions_csv: Path | None,
+                 captioner: Path | None) -> list[str | None]:
+    """A caption per image for a De-fake checkpoint: from ``captions_csv``, or written by the
+    checkpoint's own captioner (its sidecar's ``provenance.captioner``; ``captioner`` replaces its model)."""
+    if captions_csv is not None:
+        from drct.captioning.join import read_captions
+
+        table = read_captions(Path(captions_csv))
+        base = Path(captions_csv).resolve().parent
+        by_file = {str((base / p).resolve()): c for p, c in table.items()}
+        found = [by_file.get(str(Path(p).resolve())) for p in paths]
+        missing = sum(c is None for c in found)
+        if missing:
+            log.warning("%d of %d image(s) have no caption in %s", missing, len(paths), captions_csv)
+        return found
+    return caption_files(checkpoint, paths, captioner)
+
+
+def caption_files(checkpoint: Path, paths: Sequence[Path], captioner: Path | None) -> list[str | None]:
+    """Caption ``paths`` with the BLIP the checkpoint was trained with (None where an image cannot be read)."""
+    from drct.captioning.caption_shard import open_image
+    from drct.captioning.captioner import caption_images, load_captioner
+    from drct.captioning.settings import CaptionSettings
+    from drct.training.checkpoint import read_sidecar
+
+    recorded = (read_sidecar(Path(checkpoint)).get("provenance") or {}).get("captioner")
+    if not recorded and captioner is None:
+        raise ValueError(
+            f"{checkpoint} is De-fake (reads a caption per image) but its sidecar records no captioner: pass "
+            "--captions CSV (path, caption) or --captioner DIR (a BLIP save_pretrained folder)"
+        )
+    fields = dict(recorded or {})
+    if captioner is not None:
+        fields.update(model=str(captioner), revision=None)
+    settings = CaptionSettings.from_dict(fields)
+    model = load_captioner(settings)
+    found: list[str | None] = []
+    for start in range(0, len(paths), settings.batch_size):
+        batch = paths[start : start + settings.batch_size]
+        images, where = [], []
+        for k, path in enumerate(batch):
+            try:
+                images.append(open_image(Path(path)))
+                where.append(k)
+            except Exception as error:  # unreadable: reported as such by scoring
+                log.warning("cannot caption %s: %s", path, error)
+        texts: list[str | None] = [""] * len(batch)  # an unreadable image is scored (and reported) as unreadable
+        for k, text in zip(where, caption_images(model, images, settings), strict=True):
+            texts[k] = text
+        found += texts
+    log.info("captioned %d image(s) with %s", len(paths), settings.model)
+    return found
 
 
 def write_predictions(frame: pd.DataFrame, out: Path) -> Path:

@@ -123,3 +123,11 @@ def test_detector_entry() -> None:
     assert DETECTOR.needs_captions and DETECTOR.freeze_backbone
     assert DETECTOR.settings()["lr"] == 3e-4 and DETECTOR.batch_size == 128
     assert isinstance(DefakeModel(DefakeFeatures(open_clip_module().create_model(DEMO_OPEN_CLIP_MODEL))), DefakeModel)
+
+
+def test_the_entry_names_the_networks_clip() -> None:
+    """The entry spells De-fake's CLIP out (the Snakefile reads it without torch): the network's own."""
+    from drct.detectors import defake as entry
+    from drct.training.networks import defake as network
+
+    assert (entry.CLIP_MODEL, entry.CLIP_PRETRAINED) == (network.CLIP_MODEL, network.CLIP_PRETRAINED)

@@ -18,7 +18,7 @@ from drct.config import ConfigError, load_yaml, validate_config
 from drct.detectors import DETECTORS, expand_backbone
 from drct.planning.runs import iter_runs, run_meta, train_settings
 from drct.planning.weights import TIMM_WEIGHTS_OF_OWN_NETWORKS, weights_spec
-from drct.training.model import build_model
+from drct.training.model import DEMO_OPEN_CLIP_MODEL, build_model
 from drct.training.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,8 @@ torch.set_num_threads(2)
 def _config_with(*entries: dict) -> dict:
     config = load_yaml(ROOT / "config.yaml")
     config["training"]["backbones"].extend(entries)
+    if any(DETECTORS.get(e.get("detector")) and DETECTORS[e["detector"]].needs_captions for e in entries):
+        config["captioning"] = {}  # De-fake reads captions: the pinned BLIP by default
     return config
 
 
@@ -66,6 +68,9 @@ def test_pretrained_weights_are_fetched_by_the_names_the_networks_load() -> None
     assert spec["backbone/clip_rn50"] == {"name": "backbone/clip_rn50", "kind": "open_clip",
                                           "model": "RN50-quickgelu", "pretrained": "openai"}
     assert "backbone/gramnet" not in spec  # trained from scratch, as the authors build it
+    assert spec["backbone/defake"] == {"name": "backbone/defake", "kind": "open_clip",
+                                       "model": "ViT-B-32-quickgelu", "pretrained": "openai"}
+    assert spec["captioner"]["kind"] == "transformers" and spec["captioner"]["revision"]
 
 
 def test_cnnspot_at_full_size_is_resnet50_with_a_two_class_fc() -> None:
@@ -80,7 +85,7 @@ def test_cnnspot_at_full_size_is_resnet50_with_a_two_class_fc() -> None:
 
 
 # small sizes where the network allows it (F3Net's filters and CLIP RN50's attention pool fix theirs)
-SMALL = {"cnnspot": 64, "gramnet": 64, "clip_rn50": 224, "f3net": 299}
+SMALL = {"cnnspot": 64, "gramnet": 64, "clip_rn50": 224, "f3net": 299, "defake": 224}
 
 
 @pytest.mark.slow
@@ -92,16 +97,39 @@ def test_detector_trains_and_scores_end_to_end(name: str, tmp_path: Path) -> Non
     detector = DETECTORS[name]
     manifest = write_manifest(tmp_path, [("demo", "real", "train", 0, 6), ("demo", "sdv14", "train", 1, 6),
                                          ("demo", "real", "test", 0, 2), ("demo", "sdv14", "test", 1, 2)], size=48)
+    captioned = detector.needs_captions  # De-fake: the demo CLIP, captions from the tiny demo BLIP
     settings = TrainSettings.from_dict({
-        **detector.settings(), "family": detector.family, "model_name": detector.model_name,
-        "pretrained": "" if detector.family == "open_clip" else False, "freeze_backbone": detector.freeze_backbone,
+        **detector.settings(), "family": detector.family,
+        "model_name": DEMO_OPEN_CLIP_MODEL if captioned else detector.model_name,
+        "pretrained": "" if detector.family in ("open_clip", "defake") else False,
+        "freeze_backbone": detector.freeze_backbone,
         "method": detector.method, "real": ["real"], "fake": ["sdv14"], "batch_size": 2, "epochs": 1,
         "max_steps_per_epoch": 2, "image_size": SMALL[name], "device": "cpu", "val_fraction": 0.2,
     })
-    summary = train(manifest, tmp_path / "run", settings)
+    options, provenance, captions = {}, None, None
+    if captioned:
+        from drct.captioning.build_demo_captioner import build_demo_captioner
+        from drct.captioning.caption_shard import caption_manifest, merge_captions
+        from drct.captioning.settings import CaptionSettings
+
+        captioner = build_demo_captioner(tmp_path / "captioner")
+        caption_settings = CaptionSettings(model=str(captioner), revision=None, num_beams=1, max_length=12,
+                                           batch_size=8, device="cpu")
+        caption_manifest(manifest, tmp_path / "shard.csv", caption_settings, shard=0, num_shards=1)
+        captions = merge_captions([tmp_path / "shard.csv"], tmp_path / "captions.csv")
+        provenance = {"captioner": caption_settings.to_dict()}
+        options = {"captioner": captioner}
+    summary = train(manifest, tmp_path / "run", settings, provenance,
+                    captions=tmp_path / "captions.csv" if captioned else None)
     sidecar = json.loads((tmp_path / "run" / "best.json").read_text())
     assert sidecar["settings"]["family"] == detector.family and summary["epochs"] == 1
+    if captioned:
+        assert sidecar["provenance"]["captioner"]["model"] == str(tmp_path / "captioner")
+        # an image whose random caption is empty is dropped and counted, never trained on silently
+        dropped = sidecar["captions_dropped"]
+        assert summary["n_train"] + summary["n_val"] + dropped["train"] + dropped["val"] == 12
+        assert len(captions) + dropped["train"] + dropped["val"] >= 12
     frame = predict_paths(tmp_path / "run" / "best.safetensors", [tmp_path / "images" / "demo" / "sdv14" / "test"],
-                          tmp_path / "predictions.csv", device="cpu", progress=False)
+                          tmp_path / "predictions.csv", device="cpu", progress=False, **options)
     assert len(frame) == 2 and (frame["status"] == "ok").all()
     assert frame["score"].between(0, 1).all()

@@ -36,7 +36,8 @@ NOT_FOR_RECONSTRUCTION = {"timm", "open_clip", "albumentations"}
 
 #: commands that load a detector (one family per process below) or a diffusion model
 MODEL_COMMANDS = {"train-run", "import-released", "score"}
-RECONSTRUCTION_COMMANDS = {"build-demo-model", "reconstruct-shard"}
+#: and the BLIP captioner of De-fake (torch and transformers, in the reconstruct env too)
+RECONSTRUCTION_COMMANDS = {"build-demo-model", "reconstruct-shard", "build-demo-captioner", "caption-shard"}
 
 
 def dag_commands() -> set[str]:

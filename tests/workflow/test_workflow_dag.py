@@ -143,6 +143,20 @@ DRCT2M_TO_GENIMAGE.update(score_2=7, metrics_2=7, ablation_components=1, ablatio
 DRCT2M_TO_GENIMAGE["train_run"] += 7
 DRCT2M_TO_GENIMAGE["total"] += 23
 
+# De-fake (issue 13), in the three table presets: one more detector trained by baseline only ->
+#   +1 run with its train_run, score, metrics and perturbed_metrics (+4). Its BLIP captions are a
+#   step of their own, for the datasets De-fake trains on or is scored on, captioning.shards = 8
+#   jobs each plus one merge_captions: drct2m_intra and genimage_intra caption their one dataset
+#   (+9: +13 in all); drct2m_to_genimage trains on DRCT-2M and is scored under intra (DRCT-2M) and
+#   cross (GenImage): 2 datasets, +18 (+22 in all). No build_demo_captioner (hub captioner).
+for _expected, _datasets in ((DRCT2M_INTRA, 1), (GENIMAGE_INTRA, 1), (DRCT2M_TO_GENIMAGE, 2),
+                             (DRCT2M_INTRA_RECOMPUTE, 1)):
+    for _rule in ("train_run", "score", "metrics", "perturbed_metrics"):
+        _expected[_rule] += 1
+    _expected["caption_shard"] = 8 * _datasets
+    _expected["merge_captions"] = _datasets
+    _expected["total"] += 4 + 9 * _datasets
+
 # eval_released (issue 7, released checkpoints, nothing trained), by hand from the preset:
 #   fetches: COCO val2017 + 16 DRCT-2M subsets + pretrained.zip + 8 GenImage subsets = 26;
 #   2 datasets (drct2m-test, genimage): prepare, validate, data_report, combine each;

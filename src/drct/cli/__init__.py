@@ -16,13 +16,13 @@ import errno
 import logging
 import sys
 
-from drct.cli import data, dvc, evaluation, paper, predict, reconstruction, training
+from drct.cli import captioning, data, dvc, evaluation, paper, predict, reconstruction, training
 from drct.errors import DrctError
 
 log = logging.getLogger("drct")
 
 #: the step modules, in the order of the pipeline (and of ``drct --help``)
-STEPS = (data, reconstruction, training, evaluation, predict, paper, dvc)
+STEPS = (data, reconstruction, captioning, training, evaluation, predict, paper, dvc)
 
 #: exit status of a failure reported as one line (argparse uses 2 for usage errors)
 EXIT_FAILURE = 1

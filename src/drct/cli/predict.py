@@ -25,6 +25,8 @@ def predict(args: argparse.Namespace) -> None:
     frame = predict_paths(
         checkpoint, args.paths, Path(args.out) if args.out else None, batch_size=args.batch_size,
         device=args.device, num_workers=args.workers, threshold=args.threshold, progress=not args.no_progress,
+        captions=Path(args.captions) if args.captions else None,
+        captioner=Path(args.captioner) if args.captioner else None,
     )
     if (frame["status"] == "ok").sum() == 0:
         raise SystemExit("no image could be read; see the warnings above")
@@ -61,6 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cap = p.add_argument_group("De-fake checkpoints (a caption per image)")
+    cap.add_argument("--captions", metavar="CSV",
+                     help="path,caption CSV of the images (paths relative to the CSV's folder or absolute); "
+                          "default: caption them with the captioner the checkpoint records")
+    cap.add_argument("--captioner", metavar="DIR",
+                     help="a BLIP save_pretrained folder to caption with instead of the recorded one")
     rel = p.add_argument_group("released checkpoints")
     rel.add_argument("--list-released", action="store_true", help="print the names --released accepts, and exit")
     rel.add_argument("--cache", help="where the archive and imported checkpoints are kept "

@@ -27,12 +27,16 @@ def train_run(args: argparse.Namespace) -> None:
             argv += ["--threads", str(max(1, args.threads // args.nproc_per_node))]
         if args.no_resume:
             argv.append("--no-resume")
+        if args.captions:
+            argv += ["--captions", args.captions, "--captioner", json.dumps(args.captioner or {})]
         status = relaunch_under_torchrun(args.nproc_per_node, argv)
         if status:
             raise SystemExit(f"torchrun with {args.nproc_per_node} processes failed (exit status {status})")
         return
     set_threads(args.threads)
-    summary = train(Path(args.manifest), Path(args.out_dir), settings, resume=not args.no_resume)
+    provenance = {"captioner": args.captioner} if args.captioner else None  # what wrote the captions
+    summary = train(Path(args.manifest), Path(args.out_dir), settings, provenance, resume=not args.no_resume,
+                    captions=Path(args.captions) if args.captions else None)
     log.info("training finished: %s", json.dumps(summary, default=str))
 
 
@@ -55,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nproc-per-node", type=int, default=1,
                    help="processes (GPUs) for DDP: relaunches itself under torchrun; --settings batch_size is global")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT_DIR/resume/ holds a state")
+    p.add_argument("--captions", default=None,
+                   help="the manifest's path,caption CSV (drct merge-captions); required by De-fake")
+    p.add_argument("--captioner", type=json_arg, default=None,
+                   help="CaptionSettings that wrote --captions (JSON or @file): recorded in the checkpoint "
+                        "sidecar, where drct predict finds the captioner")
 
     p = add_command(sub, "import-released", import_released,
                     "Convert one of the authors' released checkpoints (.pth, or a member of pretrained.zip) into ours.")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 __all__ = ["Detector", "DETECTORS", "expand_backbone", "get_detector"]
 
-_MODULES = ("cnnspot", "f3net", "clip_rn50", "gramnet")
+_MODULES = ("cnnspot", "f3net", "clip_rn50", "gramnet", "defake")
 
 #: the defaults of the authors' ``scripts/train.py``, which trains every detector of theirs that is
 #: not DRCT (its README has no command for them): AdamW lr 1e-3 (weight decay 4e-5 and the cosine

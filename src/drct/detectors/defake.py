@@ -5,12 +5,16 @@ Not in the DRCT authors' code: this entry follows De-fake's own released code (z
 caption (``needs_captions``): the DRCT data have no prompts for real images, so all images are
 captioned by BLIP (:mod:`drct.captioning`, De-fake's captioner and decoding).
 
-Not yet in ``drct.detectors._MODULES``: its family ``defake`` is not a ``TrainSettings`` family
-until the training loop can feed captions (see the integration notes of the branch that added it).
+The captions are a step of the DAG (``captioning`` block of the config; rules/caption.smk), joined
+by path when De-fake trains and is scored; ``drct predict`` captions a user's images itself.
 """
 
 from drct.detectors import Detector
-from drct.training.networks.defake import CLIP_MODEL, CLIP_PRETRAINED
+
+#: De-fake's CLIP (open_clip name and tag), as drct.training.networks.defake.CLIP_MODEL/CLIP_PRETRAINED;
+#: written here because the Snakefile reads these entries and must not import torch
+CLIP_MODEL = "ViT-B-32-quickgelu"
+CLIP_PRETRAINED = "openai"
 
 DETECTOR = Detector(
     name="defake",
@@ -23,12 +27,14 @@ DETECTOR = Detector(
     freeze_backbone=True,  # CLIP embeddings under torch.no_grad(): only the MLP trains
     needs_captions=True,
     batch_size=128,  # their train.py
-    defaults={"lr": 3e-4, "epochs": 100},  # their train.py: Adam lr 3e-4 on the MLP, 100 epochs
+    # their train.py: Adam lr 3e-4 on the MLP (= AdamW without weight decay), 100 epochs; no augmentation
+    # (CLIP's preprocess only), so the frozen CLIP features are computed once (cache_features auto)
+    defaults={"lr": 3e-4, "epochs": 100, "weight_decay": 0.0, "augment": False},
     unspecified=(
-        "the DRCT paper does not say how it trained De-fake; De-fake's train.py is followed: Adam (no weight "
-        "decay) lr 3e-4, batch 128, 100 epochs, no schedule (the pipeline's optimiser is AdamW with weight decay "
-        "4e-5 and a cosine schedule unless the lead maps these); CLIP's own preprocessing (resize 224, centre crop, "
-        "CLIP mean/std); captions by Salesforce/blip-image-captioning-base (the Hugging Face port of BLIP-base "
+        "the DRCT paper does not say how it trained De-fake; De-fake's train.py is followed: Adam lr 3e-4 (AdamW "
+        "with weight decay 0), batch 128, 100 epochs, no augmentation; their constant learning rate is not kept: "
+        "the pipeline's cosine schedule (t_max 5) applies, as to every detector; CLIP's own preprocessing (resize "
+        "224 bicubic, centre crop, CLIP mean/std); images whose captioning failed are dropped and counted; captions by Salesforce/blip-image-captioning-base (the Hugging Face port of BLIP-base "
         "captioning) where De-fake loads BLIP's model_base_capfilt_large.pth, with De-fake's decoding "
         "(3 beams, length 5..60, prompt 'a picture of ')"
     ),

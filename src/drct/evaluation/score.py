@@ -51,8 +51,9 @@ from drct.device import resolve_device
 from drct.evaluation.perturb import Perturbation, apply_perturbation
 from drct.images import ImageReadError, load_rgb
 from drct.io import write_csv
-from drct.model_input import build_eval_transform
-from drct.training.checkpoint import load_model
+from drct.model_input import build_input_transform
+from drct.training.checkpoint import load_model, read_sidecar
+from drct.training.model import to_device
 from drct.training.settings import TrainSettings
 
 __all__ = [
@@ -112,6 +113,7 @@ class _Item:
     index: int
     image: torch.Tensor | None
     error: str | None
+    caption: str | None = None
 
 
 class _Images(Dataset):
@@ -122,8 +124,9 @@ class _Images(Dataset):
     """
 
     def __init__(self, paths: Sequence[str | Path], transform: Callable[..., dict],
-                 perturbation: Perturbation | None = None) -> None:
+                 perturbation: Perturbation | None = None, captions: Sequence[str] | None = None) -> None:
         self.paths, self.transform, self.perturbation = list(paths), transform, perturbation
+        self.captions = None if captions is None else list(captions)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -134,12 +137,17 @@ class _Images(Dataset):
         except ImageReadError as error:
             return _Item(index, None, str(error))
         image = apply_perturbation(image, self.perturbation)
-        return _Item(index, self.transform(image=image)["image"], None)
+        caption = None if self.captions is None else self.captions[index]
+        return _Item(index, self.transform(image=image)["image"], None, caption)
 
 
-def _collate(items: list[_Item]) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
+def _collate(items: list[_Item]) -> tuple[list[int], torch.Tensor | tuple[torch.Tensor, list[str]] | None,
+                                          list[tuple[int, str]]]:
+    """Indices, the model's input (images, or ``(images, captions)`` for De-fake) and the failures."""
     good = [i for i in items if i.image is not None]
     images = torch.stack([i.image for i in good]) if good else None
+    if images is not None and good[0].caption is not None:
+        images = (images, [i.caption for i in good])
     return [i.index for i in good], images, [(i.index, i.error) for i in items if i.image is None]
 
 
@@ -164,15 +172,19 @@ def score_images(
     perturbation: Perturbation | None = None,
     desc: str = "score",
     progress: bool = True,
+    captions: Sequence[str] | None = None,
 ) -> Scored:
     """P(fake) = softmax(logits)[:, 1] of ``model`` for each of ``paths``, in order.
 
     Each image is decoded (:func:`drct.images.load_rgb`), perturbed when ``perturbation`` is given,
     and passed through ``transform`` (the evaluation transform). Unreadable images are reported in
-    :attr:`Scored.failures`, not scored; a failure of the machine raises.
+    :attr:`Scored.failures`, not scored; a failure of the machine raises. ``captions``: one per
+    path, for a model that reads a caption with each image (De-fake).
     """
+    if captions is not None and len(captions) != len(paths):
+        raise ValueError(f"{len(paths)} images but {len(captions)} captions")
     loader = DataLoader(
-        _Images(paths, transform, perturbation),
+        _Images(paths, transform, perturbation, captions),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
@@ -187,7 +199,7 @@ def score_images(
             failures.update(failed)
             if images is None:
                 continue
-            _, logits = model(images.to(device, non_blocking=True))
+            _, logits = model(to_device(images, device))
             scores[indices] = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
     return Scored(scores, failures)
 
@@ -220,8 +232,32 @@ def load_scorer(checkpoint: Path, device: str = "auto") -> Scorer:
     device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) and the transform at its input size."""
     dev = resolve_device(device)
     model, sidecar = load_model(Path(checkpoint), dev)
-    image_size = TrainSettings.from_dict(sidecar["settings"]).image_size
-    return model, dev, build_eval_transform(image_size)
+    settings = TrainSettings.from_dict(sidecar["settings"])
+    return model, dev, build_input_transform(settings.family, settings.image_size)
+
+
+def checkpoint_needs_captions(checkpoint: Path) -> bool:
+    """Whether the checkpoint's network reads a caption per image (De-fake), from its sidecar."""
+    return TrainSettings.from_dict(read_sidecar(Path(checkpoint))["settings"]).needs_captions
+
+
+def captioned_rows(rows: pd.DataFrame, manifest: Path, captions_csv: Path | None
+                   ) -> tuple[pd.DataFrame, list[str] | None]:
+    """The rows to score and their captions: all rows and None without a captions CSV; else the
+    rows that have a caption (the others, whose captioning failed, are dropped with a warning)."""
+    if captions_csv is None:
+        return rows, None
+    from drct.captioning.join import captions_by_abspath
+
+    captions = captions_by_abspath(Path(manifest), Path(captions_csv))
+    has = rows["abspath"].astype(str).isin(captions)
+    if not has.all():
+        log.warning("%s: %d of %d image(s) have no caption in %s and are not scored", manifest,
+                    int((~has).sum()), len(rows), captions_csv)
+    rows = rows[has].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"{manifest}: no image to score has a caption in {captions_csv}")
+    return rows, [captions[str(a)] for a in rows["abspath"]]
 
 
 def score(
@@ -236,6 +272,7 @@ def score(
     num_workers: int = 0,
     perturbation: Perturbation | None = None,
     scorer: Scorer | None = None,
+    captions: Path | None = None,
 ) -> pd.DataFrame:
     """Score the manifest's ``split`` images (optionally only ``generators``) and write ``out_csv``.
 
@@ -248,6 +285,7 @@ def score(
     :func:`load_scorer` (then ``device`` is unused): :func:`score_protocols` loads it once.
     """
     rows = select_rows(Path(manifest), split, generators)
+    rows, texts = captioned_rows(rows, Path(manifest), captions)
     model, dev, transform = scorer or load_scorer(Path(checkpoint), device)
     log.info(
         "scoring %d %s images of %d generators with %s on %s (perturbation %s)",
@@ -255,7 +293,7 @@ def score(
         perturbation.id if perturbation else "none",
     )
     scored = score_images(
-        model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation,
+        model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation, captions=texts,
         batch_size=batch_size, num_workers=num_workers, desc=f"evaluate {Path(checkpoint).parent.name}",
     )
     out = _frame(rows, _complete_scores(scored, str(manifest)))
@@ -276,6 +314,7 @@ def score_perturbed(
     device: str = "auto",
     num_workers: int = 0,
     scorer: Scorer | None = None,
+    captions: Path | None = None,
 ) -> pd.DataFrame:
     """:func:`score` under each perturbation in turn, the model loaded once; one long CSV.
 
@@ -289,6 +328,7 @@ def score_perturbed(
     if len(set(ids)) != len(ids):
         raise ValueError(f"perturbations listed twice: {ids}")
     rows = select_rows(Path(manifest), split, generators)
+    rows, texts = captioned_rows(rows, Path(manifest), captions)
     model, dev, transform = scorer or load_scorer(Path(checkpoint), device)
     log.info(
         "scoring %d %s images under %d perturbations (%s) with %s on %s",
@@ -297,7 +337,7 @@ def score_perturbed(
     parts = []
     for perturbation in perturbations:
         scored = score_images(
-            model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation,
+            model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation, captions=texts,
             batch_size=batch_size, num_workers=num_workers, desc=f"{perturbation.id} {Path(checkpoint).parent.name}",
         )
         part = _frame(rows, _complete_scores(scored, f"{manifest} under {perturbation.id}"))
@@ -324,6 +364,8 @@ class ProtocolTask:
     generators: list[str] | None = None
     perturbations: tuple[Perturbation, ...] = ()
     perturbed_out: Path | None = None
+    #: the manifest's captions CSV (drct merge-captions), for a checkpoint that reads captions (De-fake)
+    captions: Path | None = None
 
     def __post_init__(self) -> None:
         if bool(self.perturbations) != (self.perturbed_out is not None):
@@ -353,11 +395,18 @@ def score_protocols(
         raise ValueError(f"two protocols write the same file: {[str(o) for o in outs]}")
     for task in tasks:
         select_rows(Path(task.manifest), split, task.generators)
+    if checkpoint_needs_captions(Path(checkpoint)):
+        lacking = [t.name for t in tasks if t.captions is None]
+        if lacking:
+            raise ValueError(f"{checkpoint} reads a caption per image (De-fake): protocol(s) {lacking} name no "
+                             "captions CSV (the 'captions' entry of drct score --protocols)")
     scorer = load_scorer(Path(checkpoint), device)
     settings = {"split": split, "batch_size": batch_size, "num_workers": num_workers, "scorer": scorer}
     for task in tasks:
         log.info("protocol %s", task.name)
-        score(Path(checkpoint), Path(task.manifest), Path(task.out), generators=task.generators, **settings)
+        captions = task.captions if checkpoint_needs_captions(Path(checkpoint)) else None
+        score(Path(checkpoint), Path(task.manifest), Path(task.out), generators=task.generators,
+              captions=captions, **settings)
         if task.perturbations:
             score_perturbed(Path(checkpoint), Path(task.manifest), Path(task.perturbed_out), task.perturbations,
-                            generators=task.generators, **settings)
+                            generators=task.generators, captions=captions, **settings)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drct.planning.captions import captioned_datasets
+
 __all__ = ["weights_spec"]
 
 #: the timm weights our own networks start from when pretrained (drct.training.networks): GramNet's
@@ -21,7 +23,8 @@ def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], r
 
     Reconstruction models used by the active ``jobs`` or by the published-reconstruction check
     (demo models built by the workflow are not fetched; local folders are checksummed), and
-    pretrained backbones unless the checkpoints are the authors' released ones (those hold every weight).
+    the BLIP captioner where a De-fake run needs captions (not the demo's), and
+    pretrained backbones (De-fake's CLIP too) unless the checkpoints are the authors' released ones (those hold every weight).
     """
     spec: list[dict[str, Any]] = []
     used = {job["model"] for job in jobs}
@@ -38,7 +41,11 @@ def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], r
                 spec.append({"name": name, "kind": "timm", "model": backbone["model_name"]})
             elif backbone["family"] in TIMM_WEIGHTS_OF_OWN_NETWORKS and backbone["pretrained"] is True:
                 spec.append({"name": name, "kind": "timm", "model": TIMM_WEIGHTS_OF_OWN_NETWORKS[backbone["family"]]})
-            elif backbone["family"] == "open_clip" and backbone["pretrained"]:
+            elif backbone["family"] in ("open_clip", "defake") and backbone["pretrained"]:
                 spec.append({"name": name, "kind": "open_clip", "model": backbone["model_name"],
                              "pretrained": backbone["pretrained"]})
+    captioning = config.get("captioning")
+    if captioning and not captioning.get("build_demo") and captioned_datasets(config):
+        spec.append({"name": "captioner", "kind": "transformers", "model": captioning["model"],
+                     "revision": captioning.get("revision")})
     return spec

@@ -19,6 +19,7 @@ upstream should have removed it, so reaching one is a bug worth stopping for.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from drct.model_input import build_eval_transform
 from drct.training.augment import build_train_transform
 from drct.training.settings import TrainSettings
 from drct.training.split import split_folder
+
+log = logging.getLogger(__name__)
 
 GROUP_LABELS = {"real": 0, "real_rec": 1, "fake": 1, "fake_rec": 1}
 
@@ -141,3 +144,52 @@ def build_datasets(
     else:
         train_transform = build_eval_transform(settings.image_size)
     return ImageDataset(train, train_transform), ImageDataset(val, build_eval_transform(settings.image_size))
+
+
+class CaptionedImageDataset(ImageDataset):
+    """``((image tensor CHW, caption), label)``: what a captioned family (De-fake) trains on.
+
+    The default collate turns a batch into ``[images, [captions]]``, which
+    :meth:`drct.training.model.DRCTModel.forward` takes as ``(images, captions)``.
+    """
+
+    def __init__(self, samples: list[Sample], captions: list[str], transform: Callable[..., dict]) -> None:
+        if len(samples) != len(captions):
+            raise ValueError(f"{len(samples)} samples but {len(captions)} captions")
+        super().__init__(samples, transform)
+        self.captions = captions
+
+    def __getitem__(self, index: int) -> tuple[tuple[torch.Tensor, str], int]:  # type: ignore[override]
+        image, label = super().__getitem__(index)
+        return (image, self.captions[index]), label
+
+
+def with_captions(samples: list[Sample], captions: dict[str, str]) -> tuple[list[Sample], list[str], int]:
+    """The samples that have a caption, their captions, and how many were dropped for having none."""
+    kept = [s for s in samples if s.path in captions]
+    return kept, [captions[s.path] for s in kept], len(samples) - len(kept)
+
+
+def build_captioned_datasets(
+    manifest: str | Path, settings: TrainSettings, captions_csv: str | Path
+) -> tuple[CaptionedImageDataset, CaptionedImageDataset, dict[str, int]]:
+    """Train and validation sets of (image, caption) pairs for De-fake, and the images dropped per split.
+
+    The split is made on every selected image first (as for every detector), then images without a
+    caption (failed captioning) are dropped and counted, so a missing caption never moves another
+    image between train and validation. Both splits use CLIP's preprocessing (De-fake does not augment).
+    """
+    from drct.captioning.join import captions_by_abspath
+    from drct.model_input import build_input_transform
+
+    captions = captions_by_abspath(Path(manifest), Path(captions_csv))
+    train, val = select_samples(manifest, settings)
+    transform = build_input_transform(settings.family, settings.image_size)
+    train, train_captions, train_dropped = with_captions(train, captions)
+    val, val_captions, val_dropped = with_captions(val, captions)
+    dropped = {"train": train_dropped, "val": val_dropped}
+    if train_dropped or val_dropped:
+        log.warning("dropped %d train and %d val image(s) without a caption in %s", train_dropped, val_dropped,
+                    captions_csv)
+    return (CaptionedImageDataset(train, train_captions, transform),
+            CaptionedImageDataset(val, val_captions, transform), dropped)

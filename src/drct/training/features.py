@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from drct.training.dataset import ImageDataset
-from drct.training.model import DRCTModel
+from drct.training.model import DRCTModel, to_device
 from drct.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ def compute_features(
     context = torch.autocast(device_type=device.type, dtype=torch.float16) if autocast else contextlib.nullcontext()
     chunks: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
-    for images, batch_labels in tqdm(loader, desc=desc, leave=False, mininterval=5.0):
-        with context:
-            chunks.append(model.backbone(images.to(device, non_blocking=True)).cpu())
+    for inputs, batch_labels in tqdm(loader, desc=desc, leave=False, mininterval=5.0):
+        with context:  # inputs: images, or (images, captions) for De-fake
+            chunks.append(model.backbone_features(to_device(inputs, device)).cpu())
         labels.append(torch.as_tensor(batch_labels))
     features = torch.cat(chunks) if chunks else torch.empty(0, model.feature_dim)
     log.info("cached %s features of %d images (%s, %.1f MB)", desc, len(features), features.dtype,

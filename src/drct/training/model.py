@@ -22,11 +22,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Union
 
 import torch
 from torch import nn
 
 from drct.training.settings import TrainSettings
+
+#: what a model is fed: an image batch, or ``(images, captions)`` where the network reads text too (De-fake)
+ModelInput = Union[torch.Tensor, tuple[torch.Tensor, list[str]]]
 
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 DEMO_OPEN_CLIP_MODEL = "ViT-Tiny-16-quickgelu"
@@ -76,8 +80,14 @@ class DRCTModel(nn.Module):
                 param.requires_grad_(False)
             self.backbone.eval()
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_head(self.backbone(x))
+    def forward(self, x: ModelInput) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_head(self.backbone_features(x))
+
+    def backbone_features(self, x: ModelInput) -> torch.Tensor:
+        """Backbone features of a batch: images, or ``(images, captions)`` for a captioned family (De-fake)."""
+        if isinstance(x, (tuple, list)):
+            return self.backbone(*x)
+        return self.backbone(x)
 
     def forward_head(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedding and logits from backbone features (what training on cached features runs)."""
@@ -123,6 +133,25 @@ def _own_backbone(settings: TrainSettings, pretrained: bool) -> tuple[nn.Module,
     return build_f3net(pretrained=pretrained, image_size=settings.image_size)
 
 
+def to_device(inputs: ModelInput, device: torch.device) -> ModelInput:
+    """A batch on ``device``: the image tensor moved, captions (strings) left as they are."""
+    if isinstance(inputs, (tuple, list)):
+        images, captions = inputs
+        return images.to(device, non_blocking=True), list(captions)
+    return inputs.to(device, non_blocking=True)
+
+
+def _defake_model(settings: TrainSettings, pretrained: str) -> DRCTModel:
+    """De-fake: frozen CLIP [image, caption] features (the backbone) and De-fake's MLP as the classifier."""
+    from drct.training.networks.defake import DefakeMLP, build_defake_backbone
+
+    backbone = build_defake_backbone(settings.model_name, pretrained or None)
+    model = DRCTModel(backbone, backbone.feature_dim, embedding_dim=0, num_classes=settings.num_classes,
+                      freeze_backbone=True)
+    model.classifier = DefakeMLP(backbone.feature_dim, num_classes=settings.num_classes)
+    return model
+
+
 def build_model(settings: TrainSettings, load_pretrained: bool = True) -> DRCTModel:
     """Build the detector the settings describe.
 
@@ -133,6 +162,8 @@ def build_model(settings: TrainSettings, load_pretrained: bool = True) -> DRCTMo
         backbone, feature_dim = _timm_backbone(settings, bool(settings.pretrained) and load_pretrained)
     elif settings.family == "open_clip":
         backbone, feature_dim = _open_clip_backbone(settings, str(settings.pretrained) if load_pretrained else "")
+    elif settings.family == "defake":
+        return _defake_model(settings, str(settings.pretrained) if load_pretrained else "")
     elif settings.family in ("gramnet", "f3net"):
         backbone, feature_dim = _own_backbone(settings, bool(settings.pretrained) and load_pretrained)
     else:  # settings validation makes this unreachable

@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 from drct.methods import CONTRASTIVE_WEIGHT, METHODS
 
-Family = Literal["timm", "open_clip", "gramnet", "f3net"]
+Family = Literal["timm", "open_clip", "gramnet", "f3net", "defake"]
+#: families whose network reads a caption per image besides the pixels (a captions CSV must exist)
+CAPTIONED_FAMILIES = ("defake",)
 #: families built by our own modules (drct.training.networks), with their one model name
 OWN_NETWORKS = {"gramnet": "gram_resnet18", "f3net": "f3net_xception"}
 
@@ -88,16 +90,23 @@ class TrainSettings:
         problems: list[str] = []
         if self.method not in METHODS:
             problems.append(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.family not in ("timm", "open_clip", *OWN_NETWORKS):
-            problems.append(f"family must be 'timm', 'open_clip', 'gramnet' or 'f3net', got {self.family!r}")
-        if self.family != "open_clip" and not isinstance(self.pretrained, bool):
+        if self.family not in ("timm", "open_clip", *OWN_NETWORKS, *CAPTIONED_FAMILIES):
+            problems.append(f"family must be 'timm', 'open_clip', 'gramnet', 'f3net' or 'defake', got {self.family!r}")
+        if self.family not in ("open_clip", "defake") and not isinstance(self.pretrained, bool):
             problems.append(f"pretrained must be true/false for {self.family} models, got {self.pretrained!r}")
         if self.family in OWN_NETWORKS and self.model_name != OWN_NETWORKS[self.family]:
             problems.append(f"the {self.family} family has one model, {OWN_NETWORKS[self.family]!r}, got {self.model_name!r}")
         if self.family == "f3net" and self.image_size != 299:
             problems.append("f3net is the authors' 299 x 299 network: set image_size: 299")
-        if self.family == "open_clip" and not isinstance(self.pretrained, str):
-            problems.append(f"pretrained must be an open_clip tag (e.g. 'openai') or '' for open_clip, got {self.pretrained!r}")
+        if self.family in ("open_clip", "defake") and not isinstance(self.pretrained, str):
+            problems.append(
+                f"pretrained must be an open_clip tag (e.g. 'openai') or '' for {self.family}, got {self.pretrained!r}"
+            )
+        if self.family == "defake" and (self.embedding_dim != 0 or not self.freeze_backbone or self.augment):
+            problems.append(
+                "defake is De-fake's frozen CLIP with its MLP on un-augmented images: set embedding_dim: 0, "
+                "freeze_backbone: true and augment: false (the detector entry does)"
+            )
         if not self.real or not self.fake:
             problems.append("real and fake must each name at least one generator")
         if self.embedding_dim < 0 or self.num_classes < 2:
@@ -122,6 +131,11 @@ class TrainSettings:
             )
         if problems:
             raise ValueError("invalid training settings: " + "; ".join(problems))
+
+    @property
+    def needs_captions(self) -> bool:
+        """The network reads (image, caption) pairs (De-fake): training and scoring join a captions CSV."""
+        return self.family in CAPTIONED_FAMILIES
 
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:

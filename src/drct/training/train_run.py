@@ -55,7 +55,7 @@ from drct.training.checkpoint import (
     tensors_sha256,
     weights_kind,
 )
-from drct.training.dataset import build_datasets, count_samples
+from drct.training.dataset import build_captioned_datasets, build_datasets, count_samples
 from drct.training.distributed import (
     DistContext,
     GlobalBatchSampler,
@@ -69,7 +69,7 @@ from drct.training.distributed import (
 )
 from drct.training.features import HeadOnly, compute_features, use_feature_cache
 from drct.training.loss import DRCTLoss
-from drct.training.model import build_model
+from drct.training.model import build_model, to_device
 from drct.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def train_one_epoch(
     for step, (inputs, labels) in enumerate(bar):
         if max_steps is not None and step >= max_steps:
             break
-        inputs = inputs.to(device, non_blocking=True)
+        inputs = to_device(inputs, device)
         labels = torch.as_tensor(labels).to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, amp):
@@ -217,7 +217,7 @@ def evaluate_accuracy(
     ):
         if max_steps is not None and step >= max_steps:
             break
-        _, logits = model(inputs.to(device, non_blocking=True))
+        _, logits = model(to_device(inputs, device))
         correct += (logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum().item()
         count += len(labels)
     correct, count = all_reduce_sum([correct, count], ctx, device)
@@ -240,18 +240,25 @@ def train(
     provenance: dict[str, Any] | None = None,
     *,
     resume: bool = True,
+    captions: Path | None = None,
 ) -> dict[str, Any]:
     """Train one detector on ``manifest`` and write ``best``/``last`` checkpoints and ``history.csv`` to ``out_dir``.
 
     ``resume``: continue from ``out_dir/resume/`` when an earlier attempt left one (see
     :mod:`drct.training.resume`); ``False`` starts afresh and replaces it. Launched by torchrun,
-    every rank calls this; rank 0 writes the files. Returns a summary: best epoch and accuracy,
+    every rank calls this; rank 0 writes the files. ``captions``: the ``path, caption`` CSV of the
+    manifest's images, required by a captioned family (De-fake); images without one are dropped and
+    counted in the sidecar (``captions_dropped``). Returns a summary: best epoch and accuracy,
     last accuracy, sample counts and the paths written.
     """
     manifest, out_dir = Path(manifest), Path(out_dir)
+    if settings.needs_captions and captions is None:
+        raise ValueError(f"family {settings.family!r} reads a caption per image: pass the captions CSV "
+                         "(drct train-run --captions, written by drct merge-captions)")
     ctx, device = init_from_env(settings.device)
     try:
-        return _train(manifest, out_dir, settings, provenance, resume, ctx, device)
+        return _train(manifest, out_dir, settings, provenance, resume, ctx, device,
+                      Path(captions) if captions is not None and settings.needs_captions else None)
     finally:
         shutdown(ctx)
 
@@ -264,6 +271,7 @@ def _train(
     resume: bool,
     ctx: DistContext,
     device: torch.device,
+    captions: Path | None = None,
 ) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = resolve_amp(settings.amp, device)
@@ -271,7 +279,13 @@ def _train(
     seed_everything(settings.seed)
 
     model = build_model(settings).to(device)
-    train_set, val_set = build_datasets(manifest, settings, seed=settings.seed)
+    captions_record: dict[str, Any] = {}
+    if captions is not None:
+        train_set, val_set, dropped = build_captioned_datasets(manifest, settings, captions)
+        captions_record = {"captions": str(captions), "captions_sha256": sha256_file(captions),
+                           "captions_dropped": dropped}
+    else:
+        train_set, val_set = build_datasets(manifest, settings, seed=settings.seed)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty split from {manifest}: {len(train_set)} train / {len(val_set)} val images")
     n_train, n_val = len(train_set), len(val_set)
@@ -333,6 +347,7 @@ def _train(
         "world_size": ctx.world_size,
         "feature_cache": cached,
         **counts,
+        **captions_record,
         "provenance": dict(provenance or {}),
     }
     if ctx.is_main:

@@ -125,3 +125,36 @@ def build_defake(model_name: str = CLIP_MODEL, pretrained: str | None = CLIP_PRE
     clip = open_clip.create_model(model_name, pretrained=pretrained or None)
     tokenizer = open_clip.get_tokenizer(model_name)
     return DefakeModel(DefakeFeatures(clip), num_classes=num_classes), tokenizer
+
+
+class DefakeBackbone(nn.Module):
+    """:class:`DefakeFeatures` that takes the captions as text: ``forward(images, captions)``.
+
+    Why: the training loop, feature caching and scoring hand a model ``(images, captions)`` straight
+    from the data loader; tokenising here keeps CLIP's tokenizer next to the CLIP it belongs to, so
+    no caller needs to know which tokenizer a checkpoint was trained with. The pipeline wraps this
+    backbone in :class:`drct.training.model.DRCTModel` with :class:`DefakeMLP` as its classifier
+    (same maths as :class:`DefakeModel`; the pipeline's checkpoints, resume and caching then apply
+    unchanged).
+    """
+
+    def __init__(self, features: DefakeFeatures, tokenizer) -> None:
+        super().__init__()
+        self.features = features
+        self.tokenizer = tokenizer
+        self.feature_dim = features.feature_dim
+
+    def train(self, mode: bool = True) -> DefakeBackbone:
+        super().train(mode)
+        self.features.train(mode)  # CLIP stays in eval mode (DefakeFeatures.train)
+        return self
+
+    def forward(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        tokens = self.tokenizer(list(captions)).to(images.device)
+        return self.features(images, tokens)
+
+
+def build_defake_backbone(model_name: str = CLIP_MODEL, pretrained: str | None = CLIP_PRETRAINED) -> DefakeBackbone:
+    """De-fake's frozen CLIP features with their tokenizer (``pretrained=None``/``""``: random weights)."""
+    model, tokenizer = build_defake(model_name, pretrained)
+    return DefakeBackbone(model.features, tokenizer)
