@@ -28,6 +28,7 @@ def score(args: argparse.Namespace) -> None:
             generators=entry.get("generators") or None,
             perturbations=tuple(parse_perturbation(p) for p in entry.get("perturbations", [])),
             perturbed_out=Path(entry["perturbed_out"]) if entry.get("perturbed_out") else None,
+            reconstructions=entry.get("reconstructions") or None,
         )
         for entry in _entries(args.protocols, ("name", "manifest", "out"))
     ]

@@ -75,6 +75,11 @@ log = logging.getLogger(__name__)
 PREDICTION_COLUMNS: tuple[str, ...] = ("path", "dataset", "generator", "split", "label", "score")
 #: Columns of a perturbed predictions file: the perturbation's id, kind and strength, then the above.
 PERTURBED_COLUMNS: tuple[str, ...] = ("perturbation", "kind", "strength", *PREDICTION_COLUMNS)
+#: why a DIRE checkpoint is kept out of the perturbation studies (drct.planning.dire.studied_runs)
+_DIRE_PERTURBED = (
+    "a DIRE checkpoint cannot be scored under a perturbation: its input needs the reconstruction of the "
+    "perturbed image, which the workflow does not compute"
+)
 #: how many unreadable images an evaluation error lists by name
 _LISTED = 10
 
@@ -220,8 +225,18 @@ def load_scorer(checkpoint: Path, device: str = "auto") -> Scorer:
     device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) and the transform at its input size."""
     dev = resolve_device(device)
     model, sidecar = load_model(Path(checkpoint), dev)
-    image_size = TrainSettings.from_dict(sidecar["settings"]).image_size
-    return model, dev, build_eval_transform(image_size)
+    settings = TrainSettings.from_dict(sidecar["settings"])
+    if settings.input == "dire":  # a DIRE network reads image / reconstruction pairs (drct.evaluation.dire_score)
+        from drct.training.dire import DireCrop
+
+        return model, dev, DireCrop(settings.image_size, train=False)
+    return model, dev, build_eval_transform(settings.image_size)
+
+
+def _is_dire(transform: object) -> bool:
+    from drct.training.dire import DireCrop
+
+    return isinstance(transform, DireCrop)
 
 
 def score(
@@ -236,8 +251,13 @@ def score(
     num_workers: int = 0,
     perturbation: Perturbation | None = None,
     scorer: Scorer | None = None,
+    reconstructions: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Score the manifest's ``split`` images (optionally only ``generators``) and write ``out_csv``.
+
+    A DIRE checkpoint reads each image with its reconstruction: ``reconstructions`` maps every
+    scored generator to the manifest generator holding its reconstructions (same split and stem;
+    :func:`drct.evaluation.dire_score.pair_rows`); perturbations are refused for it.
 
     ``generators`` must include the real set's generator when the protocol shares one (DRCT-2M's
     ``real``). ``perturbation`` (default none) is applied to every decoded image before the
@@ -254,10 +274,19 @@ def score(
         len(rows), split, rows["generator"].nunique(), checkpoint, dev,
         perturbation.id if perturbation else "none",
     )
-    scored = score_images(
-        model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation,
-        batch_size=batch_size, num_workers=num_workers, desc=f"evaluate {Path(checkpoint).parent.name}",
-    )
+    if _is_dire(transform):
+        from drct.evaluation.dire_score import pair_rows, score_pairs
+
+        if perturbation is not None:
+            raise ValueError(_DIRE_PERTURBED)
+        pairs = pair_rows(rows, read_manifest(Path(manifest)), reconstructions or {}, str(manifest))
+        scored = score_pairs(model, pairs, transform, dev, batch_size=batch_size, num_workers=num_workers,
+                             desc=f"evaluate {Path(checkpoint).parent.name}")
+    else:
+        scored = score_images(
+            model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation,
+            batch_size=batch_size, num_workers=num_workers, desc=f"evaluate {Path(checkpoint).parent.name}",
+        )
     out = _frame(rows, _complete_scores(scored, str(manifest)))
     write_csv(out, Path(out_csv))
     log.info("wrote %d predictions to %s", len(out), out_csv)
@@ -290,6 +319,8 @@ def score_perturbed(
         raise ValueError(f"perturbations listed twice: {ids}")
     rows = select_rows(Path(manifest), split, generators)
     model, dev, transform = scorer or load_scorer(Path(checkpoint), device)
+    if _is_dire(transform):
+        raise ValueError(_DIRE_PERTURBED)
     log.info(
         "scoring %d %s images under %d perturbations (%s) with %s on %s",
         len(rows), split, len(perturbations), ", ".join(ids), checkpoint, dev,
@@ -324,6 +355,8 @@ class ProtocolTask:
     generators: list[str] | None = None
     perturbations: tuple[Perturbation, ...] = ()
     perturbed_out: Path | None = None
+    #: DIRE checkpoints: scored generator -> the manifest generator holding its reconstructions
+    reconstructions: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if bool(self.perturbations) != (self.perturbed_out is not None):
@@ -357,7 +390,8 @@ def score_protocols(
     settings = {"split": split, "batch_size": batch_size, "num_workers": num_workers, "scorer": scorer}
     for task in tasks:
         log.info("protocol %s", task.name)
-        score(Path(checkpoint), Path(task.manifest), Path(task.out), generators=task.generators, **settings)
+        score(Path(checkpoint), Path(task.manifest), Path(task.out), generators=task.generators,
+              reconstructions=task.reconstructions, **settings)
         if task.perturbations:
             score_perturbed(Path(checkpoint), Path(task.manifest), Path(task.perturbed_out), task.perturbations,
                             generators=task.generators, **settings)

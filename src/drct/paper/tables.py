@@ -202,7 +202,7 @@ def load_runs(
         if run not in meta_by_run:
             raise KeyError(f"{path}: run {run!r} has no entry in runs meta ({sorted(meta_by_run)})")
         meta = meta_by_run[run]
-        dr = (meta.get("dr_label") or "-") if meta["method"] == "drct" else "-"
+        dr = meta.get("dr_label") or "-"  # run_meta gives one to DRCT and DIRE rows only
         columns: dict[str, dict] = {}
         for generator in sorted(metrics["generators"], key=lambda g: rank.get(g, len(rank))):  # stable for unmapped
             column = column_map.get(generator, generator)

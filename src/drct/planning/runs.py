@@ -16,7 +16,7 @@ from typing import Any
 
 from drct.methods import METHODS
 
-__all__ = ["Run", "find", "iter_runs", "run_meta", "runs_for_protocol", "table_runs", "train_settings"]
+__all__ = ["Run", "find", "is_dire_backbone", "iter_runs", "run_meta", "runs_for_protocol", "table_runs", "train_settings"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,11 @@ def runs_for_protocol(config: Mapping[str, Any], protocol: Mapping[str, Any]) ->
     return [run for run in table_runs(config) if run.train_set in wanted]
 
 
+def is_dire_backbone(backbone: Mapping[str, Any]) -> bool:
+    """The backbone reads DIRE input (image minus its reconstruction): the DIRE detector's entry."""
+    return backbone.get("settings", {}).get("input") == "dire"
+
+
 def find(items: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
     """The entry of a config list with this ``name`` (names were checked unique at validation)."""
     for item in items:
@@ -92,6 +97,8 @@ def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
     backbone = find(training["backbones"], run.backbone, "backbone")
     train_set = find(training["train_sets"], run.train_set, "train set")
     settings = dict(training.get("settings", {}))
+    # DIRE reads each image with its reconstruction: the train set's reconstructions are its pairs, not groups
+    paired = is_dire_backbone(backbone)
     settings.update(
         method=run.method,
         family=backbone["family"],
@@ -101,8 +108,8 @@ def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
         batch_size=backbone["batch_size"],
         real=list(train_set["real"]),
         fake=list(train_set["fake"]),
-        real_rec=list(train_set.get("real_rec", [])) if METHODS[run.method].uses_reconstructions else [],
-        fake_rec=list(train_set.get("fake_rec", [])) if METHODS[run.method].uses_reconstructions else [],
+        real_rec=list(train_set.get("real_rec", [])) if METHODS[run.method].uses_reconstructions or paired else [],
+        fake_rec=list(train_set.get("fake_rec", [])) if METHODS[run.method].uses_reconstructions or paired else [],
         seed=run.seed,
     )
     settings.update(backbone.get("settings", {}))  # the network's own: a detector's input size and defaults
@@ -120,6 +127,7 @@ def run_meta(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
         "group": run.group,
         "method": run.method,
         "backbone_label": backbone["label"],
-        "dr_label": train_set["label"] if run.method == "drct" else "-",
+        # DRCT and DIRE rows name their DR model (the paper's "DIRE, SDv1"); other baselines do not
+        "dr_label": train_set["label"] if run.method == "drct" or is_dire_backbone(backbone) else "-",
         "seed": run.seed,
     }
