@@ -228,7 +228,8 @@ def protocol_generators(name):
 
 def recon_source_manifest(job):
     """The manifest listing a job's source images: the dataset's, or the manifest of the job that
-    produced them (a DIRE job reconstructing a reconstruction column, drct.planning.dire)."""
+    produced them (a DIRE job reconstructing a reconstruction column, drct.planning.dire).
+    """
     if job.get("from_job"):
         return f"{recon_dir(recon_job(job['dataset'], job['from_job'], job['split']))}/manifest.csv"
     return f"{DATA}/{job['dataset']}/manifest.valid.csv"
