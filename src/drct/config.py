@@ -265,6 +265,11 @@ def check_training(config: dict[str, Any]) -> list[str]:
                     )
         if "drct" in train_set["methods"] and not (train_set.get("real_rec") or train_set.get("fake_rec")):
             problems.append(f"'training.train_sets[{i}]': method drct needs real_rec and/or fake_rec generators")
+    names = [t["name"] for t in training["train_sets"]]
+    for i, backbone in enumerate(training["backbones"]):
+        for name in backbone.get("train_sets", []):
+            if name not in names:
+                problems.append(f"'training.backbones[{i}].train_sets': {name!r} is not a training.train_sets[].name ({', '.join(names)})")
     problems += _dire_problems(config)
     gpus = training["gpus_per_run"]
     for i, backbone in enumerate(training["backbones"]):

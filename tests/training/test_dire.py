@@ -479,3 +479,27 @@ def test_dire_trains_scores_and_predicts_end_to_end(tmp_path: Path) -> None:
                        reconstructions={"real": "dire--real"})
     with pytest.raises(MissingReconstructionError, match=r"generator\(s\) \['sdv14'\]"):
         score_protocols(checkpoint, [bad], device="cpu")
+
+
+def test_presets_train_dire_on_both_dr_models_and_no_other_baseline_on_sdv2() -> None:
+    """drct2m_intra: the dire entry names [sdv1, sdv2] (sdv2 lists drct only); each run is labelled with its
+    DR model, and each DR model reconstructs intra's 16 columns + the real set: 2 x 17 test jobs."""
+    from drct.config import ConfigError, load_yaml, validate_config
+    from drct.planning.dire import dire_jobs
+    from drct.planning.jobs import active_jobs
+    from drct.planning.runs import iter_runs, run_meta
+
+    raw = load_yaml(Path(__file__).resolve().parents[2] / "presets" / "drct2m_intra.yaml")
+    config = validate_config(raw)
+    runs = list(iter_runs(config))
+    dire = [r for r in runs if r.backbone == "dire"]
+    assert [(r.method, r.train_set, run_meta(config, r)["dr_label"]) for r in dire] == [
+        ("baseline", "sdv1", "SDv1"), ("baseline", "sdv2", "SDv2")]
+    assert {r.backbone for r in runs if r.train_set == "sdv2"} == {"convb", "univfd", "dire"}
+    assert {r.method for r in runs if r.train_set == "sdv2" and r.backbone != "dire"} == {"drct"}
+    jobs = dire_jobs(config, active_jobs(config))
+    assert len(jobs) == 34 and {j["model"] for j in jobs} == {"sdv1", "sdv2"}
+    assert {j["output"] for j in jobs if j["source"] == "real"} == {"dire-sdv1--real", "dire-sdv2--real"}
+    raw["training"]["backbones"][-1]["train_sets"] = ["sdv1", "sdv3"]
+    with pytest.raises(ConfigError, match=r"'training\.backbones\[6\]\.train_sets': 'sdv3' is not"):
+        validate_config(raw)
