@@ -503,3 +503,21 @@ def test_presets_train_dire_on_both_dr_models_and_no_other_baseline_on_sdv2() ->
     raw["training"]["backbones"][-1]["train_sets"] = ["sdv1", "sdv3"]
     with pytest.raises(ConfigError, match=r"'training\.backbones\[6\]\.train_sets': 'sdv3' is not"):
         validate_config(raw)
+
+
+def test_scoring_pairs_rows_by_generator_split_and_stem_and_names_the_missing() -> None:
+    import pandas as pd
+
+    from drct.evaluation.dire_score import pair_rows
+
+    rows = pd.DataFrame({"generator": ["g", "g"], "split": ["test", "test"], "abspath": ["/a/x.jpg", "/a/y.jpg"]})
+    manifest = pd.DataFrame({
+        "generator": ["r", "r", "r", "other"], "split": ["test", "train", "test", "test"],
+        "abspath": ["/r/x.png", "/r/y.png", None, "/o/y.png"], "status": ["ok", "ok", "failed", "ok"],
+    })
+    with pytest.raises(MissingReconstructionError, match=r"1 image\(s\) have no reconstruction: /a/y\.jpg"):
+        pair_rows(rows, manifest, {"g": "r"}, "m.csv")  # y's only reconstruction is in the train split
+    manifest.loc[1, "split"] = "test"
+    assert pair_rows(rows, manifest, {"g": "r"}, "m.csv") == [("/a/x.jpg", "/r/x.png"), ("/a/y.jpg", "/r/y.png")]
+    with pytest.raises(MissingReconstructionError, match=r"generator\(s\) \['g'\]"):
+        pair_rows(rows, manifest, {}, "m.csv")

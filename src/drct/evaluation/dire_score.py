@@ -107,9 +107,11 @@ def pair_rows(rows: pd.DataFrame, manifest: pd.DataFrame, reconstructions: Mappi
     missing = sorted(set(rows["generator"]) - set(reconstructions))
     if missing:
         raise MissingReconstructionError(f"{where}: a DIRE checkpoint needs reconstructions of generator(s) {missing}")
+    recs = manifest[manifest["generator"].isin(set(reconstructions.values()))]
+    if "status" in recs.columns:  # a failed reconstruction has no file: its image is reported below
+        recs = recs[recs["status"] != "failed"]
     index: dict[tuple[str, str, str], str] = {}
-    wanted = set(reconstructions.values())
-    for generator, split, path in manifest.loc[manifest["generator"].isin(wanted), ["generator", "split", "abspath"]].itertuples(index=False):
+    for generator, split, path in recs.loc[recs["abspath"].notna(), ["generator", "split", "abspath"]].itertuples(index=False):
         index[(generator, split, Path(path).stem)] = str(path)
     pairs, absent = [], []
     for generator, split, path in rows[["generator", "split", "abspath"]].itertuples(index=False):
