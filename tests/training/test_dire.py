@@ -381,6 +381,12 @@ def test_a_dire_train_set_must_name_its_dr_model() -> None:
     validate_config(load_yaml(Path(__file__).resolve().parents[2] / "config.yaml"))
 
 
+def other_run(config: dict):
+    from drct.planning.runs import iter_runs
+
+    return next(r for r in iter_runs(config) if r.backbone == "convb")
+
+
 def test_planning_derives_a_test_reconstruction_of_every_scored_generator() -> None:
     """The demo's two protocols with a DIRE run: intra scores flux, stable-diffusion, qwen-image, the
     SD-DR column (itself the output of the demo's real/test job, so reconstructed from that job's
@@ -412,6 +418,7 @@ def test_planning_derives_a_test_reconstruction_of_every_scored_generator() -> N
     intra = config["evaluation"]["protocols"][0]
     assert dire_reconstructions(config, run, intra)["real"] == "dire-demo-sd--real"
     assert run_meta(config, run)["dr_label"] == "SDv1" and run_meta(config, run)["backbone_label"] == "DIRE"
+    assert run_meta(config, run)["input"] == "dire" and "input" not in run_meta(config, other_run(config))
     settings = train_settings(config, run)
     assert (settings["input"], settings["real_rec"], settings["fake_rec"]) == (
         "dire", ["real-rec-demo-sd"], ["fake-rec-demo-sd"])
@@ -428,7 +435,7 @@ def test_tables_label_dire_rows_with_their_dr_model(tmp_path: Path) -> None:
     metrics = tmp_path / "m.json"
     metrics.write_text(json.dumps({"run": "r", "generators": {"g": {"acc": 50.0}}, "mean": {"acc": 50.0}}))
     meta = [{"run": "r", "group": "baseline-dire-sdv2", "method": "baseline", "backbone_label": "DIRE",
-             "dr_label": "SDv2", "seed": 0}]
+             "dr_label": "SDv2", "seed": 0, "input": "dire"}]
     (run,) = load_runs([metrics], meta, {"g": "G"})
     assert (run.method, run.dr) == ("DIRE", "SDv2")
 

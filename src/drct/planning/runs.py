@@ -143,4 +143,5 @@ def run_meta(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
         # DRCT and DIRE rows name their DR model (the paper's "DIRE, SDv1"); other baselines do not
         "dr_label": train_set["label"] if run.method == "drct" or is_dire_backbone(backbone) else "-",
         "seed": run.seed,
+        **({"input": "dire"} if is_dire_backbone(backbone) else {}),  # the tables give DIRE rows their DR label
     }
