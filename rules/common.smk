@@ -27,6 +27,7 @@ from drct.planning.captions import (
     captioned_datasets,
     run_needs_captions,
 )
+from drct.planning.dire import dire_jobs, dire_reconstructions, studied_runs
 from drct.planning.jobs import active_jobs
 from drct.planning.released import evaluated_jobs, released_checkpoints
 from drct.planning.runs import (
@@ -61,6 +62,8 @@ JOBS = active_jobs(config)
 RELEASED = released_checkpoints(config)
 if RELEASED:
     JOBS = evaluated_jobs(config, JOBS)
+# the test reconstructions DIRE runs are scored with, in both reconstruction modes (drct.planning.dire)
+JOBS = JOBS + dire_jobs(config, JOBS)
 WEIGHTS = weights_spec(config, JOBS, released=bool(RELEASED))
 if config["weights"]["hf_home"]:
     # every job (local, or a Snakemake re-run inside a cluster job) reads the same hub cache
@@ -272,10 +275,19 @@ def protocol_generators(name):
     return sorted(names)
 
 
+def recon_source_manifest(job):
+    """The manifest listing a job's source images: the dataset's, or the manifest of the job that
+    produced them (a DIRE job reconstructing a reconstruction column, drct.planning.dire).
+    """
+    if job.get("from_job"):
+        return f"{recon_dir(recon_job(job['dataset'], job['from_job'], job['split']))}/manifest.csv"
+    return f"{DATA}/{job['dataset']}/manifest.valid.csv"
+
+
 def recon_inputs(wc):
     job = recon_job(wc.dataset, wc.output, wc.split)
     return {
-        "manifest": f"{DATA}/{wc.dataset}/manifest.valid.csv",
+        "manifest": recon_source_manifest(job),
         "model": demo_model_marker(job["model"]),
         "weights": weights_marker(),
     }
@@ -316,7 +328,7 @@ def eval_groups():
         studied = tuple(
             p
             for p in perturbed_protocols()
-            if run in runs_for_protocol(config, protocol_config(p))
+            if run in studied_runs(config, protocol_config(p))
         )
         if names:
             groups.setdefault((names, studied), []).append(run.id)
@@ -352,6 +364,9 @@ def score_entries(protocols, perturbed):
             captions = run_captions(wc.run, protocol_config(name)["dataset"])
             if captions:  # De-fake: the protocol's images with their captions
                 entry["captions"] = captions[0]
+            recs = dire_reconstructions(config, RUNS[wc.run], protocol_config(name))
+            if recs:  # a DIRE run: each scored generator's reconstructions
+                entry["reconstructions"] = recs
             if name in perturbed:
                 entry["perturbations"] = protocol_perturbations(name)
                 entry["perturbed_out"] = (
@@ -450,7 +465,7 @@ def perturbed_dir(protocol, run_id):
 
 def study_inputs(wc):
     """Inputs of a study's report rule: perturbed metrics and clean metrics per run."""
-    runs = runs_for_protocol(config, protocol_config(wc.protocol))
+    runs = studied_runs(config, protocol_config(wc.protocol))
     return {
         "perturbed": [
             f"{perturbed_dir(wc.protocol, run.id)}/metrics.csv" for run in runs
@@ -464,7 +479,7 @@ def study_spec(wc):
     return {
         "title": protocol.get("title", protocol["name"]),
         "demo": config["demo"],
-        "runs": [run_meta(config, run) for run in runs_for_protocol(config, protocol)],
+        "runs": [run_meta(config, run) for run in studied_runs(config, protocol)],
     }
 
 

@@ -144,7 +144,7 @@ rule evaluate_studies:
         [
             f"{perturbed_dir(p, run.id)}/metrics.csv"
             for p in perturbed_protocols()
-            for run in runs_for_protocol(config, protocol_config(p))
+            for run in studied_runs(config, protocol_config(p))
         ],
         [f"{OUT}/eval/samples/{t}" for t in sample_sets()],
 

@@ -265,6 +265,12 @@ def check_training(config: dict[str, Any]) -> list[str]:
                     )
         if "drct" in train_set["methods"] and not (train_set.get("real_rec") or train_set.get("fake_rec")):
             problems.append(f"'training.train_sets[{i}]': method drct needs real_rec and/or fake_rec generators")
+    names = [t["name"] for t in training["train_sets"]]
+    for i, backbone in enumerate(training["backbones"]):
+        for name in backbone.get("train_sets", []):
+            if name not in names:
+                problems.append(f"'training.backbones[{i}].train_sets': {name!r} is not a training.train_sets[].name ({', '.join(names)})")
+    problems += _dire_problems(config)
     gpus = training["gpus_per_run"]
     for i, backbone in enumerate(training["backbones"]):
         if backbone["batch_size"] % gpus:
@@ -302,6 +308,34 @@ def check_captioning(config: dict[str, Any]) -> list[str]:
         return [f"'captioning.revision': required for the hub model {captioning['model']!r}: captions are training "
                 "data, so pin the commit (e.g. drct.captioning.settings.DEFAULT_REVISION)"]
     return []
+def _dire_problems(config: dict[str, Any]) -> list[str]:
+    """A train set a DIRE backbone trains on names its DR model, and one reconstruction per image generator.
+
+    DIRE reads each image with its reconstruction: training pairs ``real[i]`` with ``real_rec[i]`` and
+    ``fake[i]`` with ``fake_rec[i]``, and every test image it scores is reconstructed by ``dr_model``
+    (drct.planning.dire).
+    """
+    from drct.planning.dire import dire_train_sets
+
+    models = [m["name"] for m in config["reconstruction"]["models"]]
+    problems: list[str] = []
+    for i, train_set in enumerate(config["training"]["train_sets"]):
+        if train_set["name"] not in dire_train_sets(config):
+            continue
+        where = f"'training.train_sets[{i}]"
+        if train_set.get("dr_model") not in models:
+            problems.append(
+                f"{where}.dr_model': a DIRE backbone trains on {train_set['name']!r}, so it must name the "
+                f"reconstruction model of its real_rec / fake_rec (one of {', '.join(models)}; "
+                f"got {train_set.get('dr_model')!r}): every test image DIRE scores is reconstructed by it"
+            )
+        for images, recs in (("real", "real_rec"), ("fake", "fake_rec")):
+            if len(train_set.get(recs, [])) != len(train_set[images]):
+                problems.append(
+                    f"{where}.{recs}': a DIRE backbone trains on {train_set['name']!r}: give one {recs} "
+                    f"generator per {images} generator (the reconstructions of its images, same order)"
+                )
+    return problems
 
 
 def check_evaluation(config: dict[str, Any]) -> list[str]:

@@ -16,7 +16,9 @@ input size from the checkpoint and sidecar, the one decoder (:func:`drct.images.
 orientation, RGB, 16-bit greyscale scaled), the evaluation transform (zero-pad to the input size,
 centre crop, ImageNet normalisation, no resize). So a file scored here gets the score
 ``drct evaluate`` gives it. Any checkpoint of ours works, including a released one converted by
-``drct import-released`` or fetched by name with ``--released`` (:mod:`drct.released`). Folders are searched for :data:`drct.images.IMAGE_SUFFIXES`, the types
+``drct import-released`` or fetched by name with ``--released`` (:mod:`drct.released`). A DIRE
+checkpoint scores each image with its reconstruction (``--reconstructions DIR``, ``<stem>.png``
+files by the checkpoint's DR model); without them it stops saying how to make them. Folders are searched for :data:`drct.images.IMAGE_SUFFIXES`, the types
 dataset preparation accepts. A failure of the machine (no space, I/O error, out of memory) stops
 the command; it is never written as an ``unreadable`` row.
 """
@@ -33,7 +35,7 @@ from typing import TextIO
 import pandas as pd
 
 from drct.evaluation.decision import predict_fake
-from drct.evaluation.score import checkpoint_needs_captions, load_scorer, score_images
+from drct.evaluation.score import _is_dire, checkpoint_needs_captions, load_scorer, score_images
 from drct.images import is_image_name, suffix_list
 from drct.io import atomic_write_text, write_csv
 
@@ -72,22 +74,32 @@ def predict_images(
     progress: bool = True,
     captions: Path | None = None,
     captioner: Path | None = None,
+    reconstructions: Path | None = None,
 ) -> pd.DataFrame:
     """Score ``paths`` with ``checkpoint``; one row per path (columns :data:`OUTPUT_COLUMNS`), input order.
 
     A checkpoint that reads captions (De-fake) gets them from ``captions`` (a ``path, caption`` CSV,
     paths relative to the CSV's folder or absolute), else by captioning the images with the
     captioner its sidecar records (or the ``captioner`` folder given instead); an image without a
-    caption is a ``no caption`` row.
+    caption is a ``no caption`` row. A DIRE checkpoint needs ``reconstructions``: the folder of
+    ``<stem>.png`` reconstructions of ``paths`` (:func:`drct.evaluation.dire_score.pair_folder`);
+    other checkpoints ignore both.
     """
     model, dev, transform = load_scorer(Path(checkpoint), device)
     texts = None
     if checkpoint_needs_captions(Path(checkpoint)):
         texts = captions_for(Path(checkpoint), list(paths), captions, captioner)
     wanted = [i for i in range(len(paths)) if texts is None or texts[i] is not None]
-    scored = score_images(model, [paths[i] for i in wanted], transform, dev, batch_size=batch_size,
-                          num_workers=num_workers, desc="predict", progress=progress,
-                          captions=None if texts is None else [texts[i] for i in wanted])
+    if _is_dire(transform):
+        from drct.evaluation.dire_score import pair_folder, score_pairs
+
+        pairs = pair_folder(list(paths), reconstructions)
+        scored = score_pairs(model, pairs, transform, dev, batch_size=batch_size, num_workers=num_workers,
+                             desc="predict", progress=progress)
+    else:
+        scored = score_images(model, [paths[i] for i in wanted], transform, dev, batch_size=batch_size,
+                              num_workers=num_workers, desc="predict", progress=progress,
+                              captions=None if texts is None else [texts[i] for i in wanted])
     position = {i: k for k, i in enumerate(wanted)}
     rows = []
     for index, path in enumerate(paths):

@@ -324,9 +324,207 @@ def test_detector_at_full_size_is_resnet50_with_a_two_class_fc() -> None:
     settings = TrainSettings.from_dict({
         **DETECTOR.settings(), "family": DETECTOR.family, "model_name": DETECTOR.model_name,
         "pretrained": DETECTOR.pretrained, "freeze_backbone": DETECTOR.freeze_backbone, "method": DETECTOR.method,
-        "real": ["real"], "fake": ["sdv14"], "batch_size": DETECTOR.batch_size,
+        "real": ["real"], "fake": ["sdv14"], "real_rec": ["real_rec"], "fake_rec": ["sdv14_rec"],
+        "batch_size": DETECTOR.batch_size,
     })
     with torch.device("meta"):
         model = build_model(settings, load_pretrained=False)
     assert sum(p.numel() for p in model.parameters()) == 25_557_032 - (2048 * 1000 + 1000) + (2048 * 2 + 2)
     assert model.classifier.out_features == 2 and isinstance(model.embedding, torch.nn.Identity)
+
+
+# --- settings, planning and the pipeline end to end ---------------------------------------------
+
+
+def _dire_settings(**changes):
+    from drct.detectors.dire import DETECTOR
+    from drct.training.settings import TrainSettings
+
+    values = {
+        **DETECTOR.settings(), "family": DETECTOR.family, "model_name": DETECTOR.model_name, "pretrained": False,
+        "freeze_backbone": False, "method": "baseline", "real": ["real"], "fake": ["sdv14"],
+        "real_rec": ["real_rec"], "fake_rec": ["sdv14_rec"], "batch_size": 2,
+    }
+    return TrainSettings.from_dict({**values, **changes})
+
+
+def test_settings_record_the_dire_input_and_need_one_reconstruction_per_generator() -> None:
+    settings = _dire_settings()
+    assert settings.input == "dire" and settings.to_dict()["input"] == "dire"  # in every checkpoint sidecar
+    assert settings.groups == {"real": ("real",), "fake": ("sdv14",)}  # the reconstructions are pairs, not groups
+    with pytest.raises(ValueError, match="one real_rec"):
+        _dire_settings(real_rec=[])
+    with pytest.raises(ValueError, match="baseline method"):
+        _dire_settings(method="drct")
+
+
+def _demo_config_with_dire(dr_model: str | None = "demo-sd") -> dict:
+    from drct.config import load_yaml
+
+    config = load_yaml(Path(__file__).resolve().parents[2] / "config.yaml")
+    config["training"]["backbones"].append({"name": "dire", "detector": "dire"})
+    if dr_model is not None:
+        config["training"]["train_sets"][0]["dr_model"] = dr_model
+    return config
+
+
+def test_a_dire_train_set_must_name_its_dr_model() -> None:
+    from drct.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=r"'training\.train_sets\[0\]\.dr_model': a DIRE backbone trains on 'sdv1'"):
+        validate_config(_demo_config_with_dire(None))
+    with pytest.raises(ConfigError, match=r"dr_model.*one of demo-sd; got 'sdv9'"):
+        validate_config(_demo_config_with_dire("sdv9"))
+    # no DIRE backbone: no dr_model needed (the demo's own config)
+    from drct.config import load_yaml
+
+    validate_config(load_yaml(Path(__file__).resolve().parents[2] / "config.yaml"))
+
+
+def other_run(config: dict):
+    from drct.planning.runs import iter_runs
+
+    return next(r for r in iter_runs(config) if r.backbone == "convb")
+
+
+def test_planning_derives_a_test_reconstruction_of_every_scored_generator() -> None:
+    """The demo's two protocols with a DIRE run: intra scores flux, stable-diffusion, qwen-image, the
+    SD-DR column (itself the output of the demo's real/test job, so reconstructed from that job's
+    manifest) and the shared real set; cross scores its three GenImage-like generators. 5 + 3 = 8
+    jobs, all test split, all by the train set's dr_model."""
+    from drct.config import validate_config
+    from drct.planning.dire import dire_jobs, dire_reconstructions, is_dire_run, studied_runs
+    from drct.planning.jobs import active_jobs
+    from drct.planning.runs import iter_runs, run_meta, train_settings
+
+    config = validate_config(_demo_config_with_dire())
+    jobs = dire_jobs(config, active_jobs(config))
+    got = {(j["dataset"], j["source"]): (j["output"], j.get("from_job")) for j in jobs}
+    assert got == {
+        ("demo-drct2m", "flux"): ("dire-demo-sd--flux", None),
+        ("demo-drct2m", "stable-diffusion"): ("dire-demo-sd--stable-diffusion", None),
+        ("demo-drct2m", "qwen-image"): ("dire-demo-sd--qwen-image", None),
+        ("demo-drct2m", "demo-sd-dr"): ("dire-demo-sd--demo-sd-dr", "demo-sd-dr"),
+        ("demo-drct2m", "real"): ("dire-demo-sd--real", None),
+        ("demo-genimage", "closed_api_models"): ("dire-demo-sd--closed_api_models", None),
+        ("demo-genimage", "open_models_t2i"): ("dire-demo-sd--open_models_t2i", None),
+        ("demo-genimage", "open_models_edit"): ("dire-demo-sd--open_models_edit", None),
+    }
+    assert {(j["model"], j["split"]) for j in jobs} == {("demo-sd", "test")}
+    # published mode computes them too (no published dataset has reconstructions of its test fakes)
+    assert len(dire_jobs(config, [])) == 8
+
+    (run,) = [r for r in iter_runs(config) if is_dire_run(config, r)]
+    intra = config["evaluation"]["protocols"][0]
+    assert dire_reconstructions(config, run, intra)["real"] == "dire-demo-sd--real"
+    assert run_meta(config, run)["dr_label"] == "SDv1" and run_meta(config, run)["backbone_label"] == "DIRE"
+    assert run_meta(config, run)["input"] == "dire" and "input" not in run_meta(config, other_run(config))
+    settings = train_settings(config, run)
+    assert (settings["input"], settings["real_rec"], settings["fake_rec"]) == (
+        "dire", ["real-rec-demo-sd"], ["fake-rec-demo-sd"])
+    assert run not in studied_runs(config, intra) and len(studied_runs(config, intra)) == 4
+    other = next(r for r in iter_runs(config) if r.backbone == "convb")
+    assert dire_reconstructions(config, other, intra) == {}
+
+
+def test_tables_label_dire_rows_with_their_dr_model(tmp_path: Path) -> None:
+    import json
+
+    from drct.paper.tables import load_runs
+
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps({"run": "r", "generators": {"g": {"acc": 50.0}}, "mean": {"acc": 50.0}}))
+    meta = [{"run": "r", "group": "baseline-dire-sdv2", "method": "baseline", "backbone_label": "DIRE",
+             "dr_label": "SDv2", "seed": 0, "input": "dire"}]
+    (run,) = load_runs([metrics], meta, {"g": "G"})
+    assert (run.method, run.dr) == ("DIRE", "SDv2")
+
+
+@pytest.mark.slow
+def test_dire_trains_scores_and_predicts_end_to_end(tmp_path: Path) -> None:
+    """Demo-sized, random weights: train on image / reconstruction pairs, score a protocol through
+    the workflow's scorer with the planned reconstruction generators, and `drct predict` the same
+    images with a folder of reconstructions: both pair identically, so the scores agree."""
+    import json
+
+    import pandas as pd
+    from helpers.manifests import write_manifest
+
+    from drct.evaluation.score import ProtocolTask, score_protocols
+    from drct.predict import predict_paths
+    from drct.training.train_run import train
+
+    torch.set_num_threads(2)
+    manifest = write_manifest(tmp_path, [
+        ("demo", "real", "train", 0, 6), ("demo", "sdv14", "train", 1, 6),
+        ("demo", "real_rec", "train", 1, 6), ("demo", "sdv14_rec", "train", 1, 6),
+        ("demo", "real", "test", 0, 2), ("demo", "sdv14", "test", 1, 2),
+        ("demo", "dire--real", "test", 1, 2), ("demo", "dire--sdv14", "test", 1, 2),
+    ], size=48)
+    settings = _dire_settings(epochs=1, max_steps_per_epoch=2, image_size=64, device="cpu", val_fraction=0.2)
+    train(manifest, tmp_path / "run", settings)
+    sidecar = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert sidecar["settings"]["input"] == "dire"
+    assert set(sidecar["n_train"]) == {"real/demo:real", "fake/demo:sdv14"}
+
+    checkpoint = tmp_path / "run" / "best.safetensors"
+    task = ProtocolTask(name="intra", manifest=manifest, out=tmp_path / "predictions.csv", generators=["real", "sdv14"],
+                        reconstructions={"real": "dire--real", "sdv14": "dire--sdv14"})
+    score_protocols(checkpoint, [task], device="cpu")
+    scored = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(scored) == 4 and scored["score"].between(0, 1).all()
+
+    fakes = tmp_path / "images" / "demo" / "sdv14" / "test" / "1"
+    with pytest.raises(MissingReconstructionError, match="reconstruct-shard"):
+        predict_paths(checkpoint, [fakes], tmp_path / "p.csv", device="cpu", progress=False)
+    frame = predict_paths(checkpoint, [fakes], tmp_path / "p.csv", device="cpu", progress=False,
+                          reconstructions=tmp_path / "images" / "demo" / "dire--sdv14" / "test" / "1")
+    assert (frame["status"] == "ok").all() and len(frame) == 2
+    expected = scored[scored["generator"] == "sdv14"].sort_values("path")["score"].to_numpy()
+    np.testing.assert_allclose(frame["score"].to_numpy(), expected, rtol=1e-5)
+    bad = ProtocolTask(name="intra", manifest=manifest, out=tmp_path / "x.csv", generators=["real", "sdv14"],
+                       reconstructions={"real": "dire--real"})
+    with pytest.raises(MissingReconstructionError, match=r"generator\(s\) \['sdv14'\]"):
+        score_protocols(checkpoint, [bad], device="cpu")
+
+
+def test_presets_train_dire_on_both_dr_models_and_no_other_baseline_on_sdv2() -> None:
+    """drct2m_intra: the dire entry names [sdv1, sdv2] (sdv2 lists drct only); each run is labelled with its
+    DR model, and each DR model reconstructs intra's 16 columns + the real set: 2 x 17 test jobs."""
+    from drct.config import ConfigError, load_yaml, validate_config
+    from drct.planning.dire import dire_jobs
+    from drct.planning.jobs import active_jobs
+    from drct.planning.runs import iter_runs, run_meta
+
+    raw = load_yaml(Path(__file__).resolve().parents[2] / "presets" / "drct2m_intra.yaml")
+    config = validate_config(raw)
+    runs = list(iter_runs(config))
+    dire = [r for r in runs if r.backbone == "dire"]
+    assert [(r.method, r.train_set, run_meta(config, r)["dr_label"]) for r in dire] == [
+        ("baseline", "sdv1", "SDv1"), ("baseline", "sdv2", "SDv2")]
+    assert {r.backbone for r in runs if r.train_set == "sdv2"} == {"convb", "univfd", "dire"}
+    assert {r.method for r in runs if r.train_set == "sdv2" and r.backbone != "dire"} == {"drct"}
+    jobs = dire_jobs(config, active_jobs(config))
+    assert len(jobs) == 34 and {j["model"] for j in jobs} == {"sdv1", "sdv2"}
+    assert {j["output"] for j in jobs if j["source"] == "real"} == {"dire-sdv1--real", "dire-sdv2--real"}
+    raw["training"]["backbones"][-1]["train_sets"] = ["sdv1", "sdv3"]
+    with pytest.raises(ConfigError, match=r"'training\.backbones\[6\]\.train_sets': 'sdv3' is not"):
+        validate_config(raw)
+
+
+def test_scoring_pairs_rows_by_generator_split_and_stem_and_names_the_missing() -> None:
+    import pandas as pd
+
+    from drct.evaluation.dire_score import pair_rows
+
+    rows = pd.DataFrame({"generator": ["g", "g"], "split": ["test", "test"], "abspath": ["/a/x.jpg", "/a/y.jpg"]})
+    manifest = pd.DataFrame({
+        "generator": ["r", "r", "r", "other"], "split": ["test", "train", "test", "test"],
+        "abspath": ["/r/x.png", "/r/y.png", None, "/o/y.png"], "status": ["ok", "ok", "failed", "ok"],
+    })
+    with pytest.raises(MissingReconstructionError, match=r"1 image\(s\) have no reconstruction: /a/y\.jpg"):
+        pair_rows(rows, manifest, {"g": "r"}, "m.csv")  # y's only reconstruction is in the train split
+    manifest.loc[1, "split"] = "test"
+    assert pair_rows(rows, manifest, {"g": "r"}, "m.csv") == [("/a/x.jpg", "/r/x.png"), ("/a/y.jpg", "/r/y.png")]
+    with pytest.raises(MissingReconstructionError, match=r"generator\(s\) \['g'\]"):
+        pair_rows(rows, manifest, {}, "m.csv")

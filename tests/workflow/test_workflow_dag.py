@@ -142,6 +142,25 @@ for _expected in (DRCT2M_INTRA, GENIMAGE_INTRA, DRCT2M_TO_GENIMAGE, DRCT2M_INTRA
 DRCT2M_TO_GENIMAGE.update(score_2=7, metrics_2=7, ablation_components=1, ablation_lambda=1)
 DRCT2M_TO_GENIMAGE["train_run"] += 7
 DRCT2M_TO_GENIMAGE["total"] += 23
+# DIRE (issue 13), in drct2m_intra and drct2m_to_genimage: the `dire` backbone names its train sets
+#   (sdv1, sdv2; sdv2's methods are [drct] only) and is trained by the baseline method on each -> 2 runs,
+#   +2 train_run. A DIRE run reads each test image with its reconstruction by its train set's dr_model
+#   (sdv1, sdv2): one test-split reconstruction job per DR model and generator a protocol scores, in
+#   published and recompute mode alike (nothing published reconstructs the test fakes): intra's 16 columns
+#   + its shared real set = 17 generators; cross's 8 GenImage subsets = 8 more; 64 shards and 1 merge each.
+#   DIRE runs are kept out of the perturbation studies (those would need the reconstruction of every
+#   perturbed image), so the 2 runs are their own evaluation group: score_2 and metrics_2, 2 each, no
+#   perturbed_metrics; in drct2m_to_genimage that group comes before the ablations' (table runs are
+#   planned first), which become score_3 / metrics_3.
+#   drct2m_intra (either mode): 2 x 17 = 34 jobs: 2 + 34 x 64 + 34 + 2 + 2 = +2216;
+#   drct2m_to_genimage: 2 x 25 = 50 jobs: 2 + 50 x 64 + 50 + 2 + 2 = +3256.
+DRCT2M_TO_GENIMAGE.update(score_3=DRCT2M_TO_GENIMAGE.pop("score_2"), metrics_3=DRCT2M_TO_GENIMAGE.pop("metrics_2"))
+for _expected, _jobs in ((DRCT2M_INTRA, 34), (DRCT2M_INTRA_RECOMPUTE, 34), (DRCT2M_TO_GENIMAGE, 50)):
+    _expected["train_run"] += 2
+    _expected["reconstruct_shard"] = _expected.get("reconstruct_shard", 0) + _jobs * 64
+    _expected["merge_reconstructions"] = _expected.get("merge_reconstructions", 0) + _jobs
+    _expected.update(score_2=2, metrics_2=2)
+    _expected["total"] += 2 + _jobs * 64 + _jobs + 2 + 2
 
 # De-fake (issue 13), in the three table presets: one more detector trained by baseline only ->
 #   +1 run with its train_run, score, metrics and perturbed_metrics (+4). Its BLIP captions are a

@@ -29,6 +29,7 @@ def score(args: argparse.Namespace) -> None:
             perturbations=tuple(parse_perturbation(p) for p in entry.get("perturbations", [])),
             perturbed_out=Path(entry["perturbed_out"]) if entry.get("perturbed_out") else None,
             captions=Path(entry["captions"]) if entry.get("captions") else None,
+            reconstructions=entry.get("reconstructions") or None,
         )
         for entry in _entries(args.protocols, ("name", "manifest", "out"))
     ]

@@ -27,6 +27,7 @@ def predict(args: argparse.Namespace) -> None:
         device=args.device, num_workers=args.workers, threshold=args.threshold, progress=not args.no_progress,
         captions=Path(args.captions) if args.captions else None,
         captioner=Path(args.captioner) if args.captioner else None,
+        reconstructions=Path(args.reconstructions) if args.reconstructions else None,
     )
     if (frame["status"] == "ok").sum() == 0:
         raise SystemExit("no image could be read; see the warnings above")
@@ -57,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="one of the authors' released checkpoints (names: --list-released): pretrained.zip is "
                             "downloaded and the checkpoint imported once, into --cache")
     p.add_argument("--out", help="predictions file: .csv or .json (default: CSV on stdout)")
+    p.add_argument("--reconstructions", metavar="DIR",
+                   help="DIRE checkpoints only: the folder of the images' reconstructions by the checkpoint's DR "
+                        "model, <image stem>.png (as `drct reconstruct-shard` writes them)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
     p.add_argument("--threshold", type=float, default=0.5, help="fake when P(fake) is above this")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 __all__ = ["Detector", "DETECTORS", "expand_backbone", "get_detector"]
 
-_MODULES = ("cnnspot", "f3net", "clip_rn50", "gramnet", "defake")
+_MODULES = ("cnnspot", "f3net", "clip_rn50", "gramnet", "defake", "dire")
 
 #: the defaults of the authors' ``scripts/train.py``, which trains every detector of theirs that is
 #: not DRCT (its README has no command for them): AdamW lr 1e-3 (weight decay 4e-5 and the cosine
@@ -56,7 +56,9 @@ class Detector:
 
     def settings(self) -> dict[str, Any]:
         """The TrainSettings fields this detector fixes (besides family/model/pretrained/freeze/batch)."""
-        return {"image_size": self.image_size, "embedding_dim": self.embedding_dim, **self.defaults}
+        # ``input`` only where it is not the image, so the image detectors' settings stay as they were
+        fed = {"input": self.input} if self.input != "image" else {}
+        return {"image_size": self.image_size, "embedding_dim": self.embedding_dim, **fed, **self.defaults}
 
 
 def _load() -> dict[str, Detector]:

@@ -13,9 +13,11 @@ with ImageNet weights, ``fc`` replaced by ``Linear(2048, 2)``), so the DIRE row 
 CNNSpot row only in its input. Trained by ``scripts/train.py``'s defaults, which has the
 ``--is_dire`` switch (the image transform it builds is ignored for DIRE input).
 
-Not in ``drct.detectors._MODULES`` yet: until the training data path feeds DIRE tensors (the
-``input == "dire"`` marker), naming it in a config would train a plain image ResNet-50, i.e.
-CNNSpot under another label.
+``input="dire"`` reaches ``TrainSettings.input`` (so the checkpoint sidecar records it): training
+reads image / reconstruction pairs (:func:`drct.training.dire_dataset.dire_datasets_from_manifest`),
+scoring pairs each test image with its reconstruction by the train set's DR model
+(``training.train_sets[].dr_model``; :mod:`drct.planning.dire` plans those reconstruction jobs), and
+``drct predict`` needs ``--reconstructions``.
 """
 
 from drct.detectors import TRAIN_PY_CHOICE, Detector

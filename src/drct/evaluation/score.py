@@ -76,6 +76,11 @@ log = logging.getLogger(__name__)
 PREDICTION_COLUMNS: tuple[str, ...] = ("path", "dataset", "generator", "split", "label", "score")
 #: Columns of a perturbed predictions file: the perturbation's id, kind and strength, then the above.
 PERTURBED_COLUMNS: tuple[str, ...] = ("perturbation", "kind", "strength", *PREDICTION_COLUMNS)
+#: why a DIRE checkpoint is kept out of the perturbation studies (drct.planning.dire.studied_runs)
+_DIRE_PERTURBED = (
+    "a DIRE checkpoint cannot be scored under a perturbation: its input needs the reconstruction of the "
+    "perturbed image, which the workflow does not compute"
+)
 #: how many unreadable images an evaluation error lists by name
 _LISTED = 10
 
@@ -233,7 +238,17 @@ def load_scorer(checkpoint: Path, device: str = "auto") -> Scorer:
     dev = resolve_device(device)
     model, sidecar = load_model(Path(checkpoint), dev)
     settings = TrainSettings.from_dict(sidecar["settings"])
+    if settings.input == "dire":  # a DIRE network reads image / reconstruction pairs (drct.evaluation.dire_score)
+        from drct.training.dire import DireCrop
+
+        return model, dev, DireCrop(settings.image_size, train=False)
     return model, dev, build_input_transform(settings.family, settings.image_size)
+
+
+def _is_dire(transform: object) -> bool:
+    from drct.training.dire import DireCrop
+
+    return isinstance(transform, DireCrop)
 
 
 def checkpoint_needs_captions(checkpoint: Path) -> bool:
@@ -273,8 +288,13 @@ def score(
     perturbation: Perturbation | None = None,
     scorer: Scorer | None = None,
     captions: Path | None = None,
+    reconstructions: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Score the manifest's ``split`` images (optionally only ``generators``) and write ``out_csv``.
+
+    A DIRE checkpoint reads each image with its reconstruction: ``reconstructions`` maps every
+    scored generator to the manifest generator holding its reconstructions (same split and stem;
+    :func:`drct.evaluation.dire_score.pair_rows`); perturbations are refused for it.
 
     ``generators`` must include the real set's generator when the protocol shares one (DRCT-2M's
     ``real``). ``perturbation`` (default none) is applied to every decoded image before the
@@ -292,10 +312,19 @@ def score(
         len(rows), split, rows["generator"].nunique(), checkpoint, dev,
         perturbation.id if perturbation else "none",
     )
-    scored = score_images(
-        model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation, captions=texts,
-        batch_size=batch_size, num_workers=num_workers, desc=f"evaluate {Path(checkpoint).parent.name}",
-    )
+    if _is_dire(transform):
+        from drct.evaluation.dire_score import pair_rows, score_pairs
+
+        if perturbation is not None:
+            raise ValueError(_DIRE_PERTURBED)
+        pairs = pair_rows(rows, read_manifest(Path(manifest)), reconstructions or {}, str(manifest))
+        scored = score_pairs(model, pairs, transform, dev, batch_size=batch_size, num_workers=num_workers,
+                             desc=f"evaluate {Path(checkpoint).parent.name}")
+    else:
+        scored = score_images(
+            model, rows["abspath"].tolist(), transform, dev, perturbation=perturbation, captions=texts,
+            batch_size=batch_size, num_workers=num_workers, desc=f"evaluate {Path(checkpoint).parent.name}",
+        )
     out = _frame(rows, _complete_scores(scored, str(manifest)))
     write_csv(out, Path(out_csv))
     log.info("wrote %d predictions to %s", len(out), out_csv)
@@ -330,6 +359,8 @@ def score_perturbed(
     rows = select_rows(Path(manifest), split, generators)
     rows, texts = captioned_rows(rows, Path(manifest), captions)
     model, dev, transform = scorer or load_scorer(Path(checkpoint), device)
+    if _is_dire(transform):
+        raise ValueError(_DIRE_PERTURBED)
     log.info(
         "scoring %d %s images under %d perturbations (%s) with %s on %s",
         len(rows), split, len(perturbations), ", ".join(ids), checkpoint, dev,
@@ -366,6 +397,8 @@ class ProtocolTask:
     perturbed_out: Path | None = None
     #: the manifest's captions CSV (drct merge-captions), for a checkpoint that reads captions (De-fake)
     captions: Path | None = None
+    #: DIRE checkpoints: scored generator -> the manifest generator holding its reconstructions
+    reconstructions: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if bool(self.perturbations) != (self.perturbed_out is not None):
@@ -406,7 +439,7 @@ def score_protocols(
         log.info("protocol %s", task.name)
         captions = task.captions if checkpoint_needs_captions(Path(checkpoint)) else None
         score(Path(checkpoint), Path(task.manifest), Path(task.out), generators=task.generators,
-              captions=captions, **settings)
+              captions=captions, reconstructions=task.reconstructions, **settings)
         if task.perturbations:
             score_perturbed(Path(checkpoint), Path(task.manifest), Path(task.perturbed_out), task.perturbations,
                             generators=task.generators, captions=captions, **settings)

@@ -189,7 +189,7 @@ def load_runs(
     """Read metrics.json files into :class:`RunMetrics`, in file order.
 
     ``run_meta`` entries: ``{"run", "group", "seed", "method": "drct"|"baseline", "backbone_label",
-    "dr_label"}`` (:func:`drct.planning.runs.run_meta`), matched to a metrics file by its ``run``. Generator names are mapped to
+    "dr_label"}`` and, for DIRE runs, ``"input": "dire"`` (:func:`drct.planning.runs.run_meta`), matched to a metrics file by its ``run``. Generator names are mapped to
     the paper's display names by ``column_map`` (unmapped names are kept as they are), ordered as
     ``column_map`` (the config's order), not as the file (metrics.json has sorted keys).
     """
@@ -202,7 +202,8 @@ def load_runs(
         if run not in meta_by_run:
             raise KeyError(f"{path}: run {run!r} has no entry in runs meta ({sorted(meta_by_run)})")
         meta = meta_by_run[run]
-        dr = (meta.get("dr_label") or "-") if meta["method"] == "drct" else "-"
+        # DRCT rows and DIRE rows (input: image minus its reconstruction by that DR model) name their DR model
+        dr = (meta.get("dr_label") or "-") if meta["method"] == "drct" or meta.get("input") == "dire" else "-"
         columns: dict[str, dict] = {}
         for generator in sorted(metrics["generators"], key=lambda g: rank.get(g, len(rank))):  # stable for unmapped
             column = column_map.get(generator, generator)

@@ -16,7 +16,7 @@ from typing import Any
 
 from drct.methods import METHODS
 
-__all__ = ["Run", "find", "iter_runs", "run_meta", "runs_for_protocol", "table_runs", "train_settings"]
+__all__ = ["Run", "find", "is_dire_backbone", "iter_runs", "run_meta", "runs_for_protocol", "table_runs", "train_settings"]
 
 
 @dataclass(frozen=True)
@@ -62,20 +62,38 @@ def iter_runs(config: Mapping[str, Any]) -> Iterator[Run]:
 
 def table_runs(config: Mapping[str, Any]) -> Iterator[Run]:
     """The runs of the paper tables: train sets x backbones x seeds, each train set's methods in its
-    order (those the backbone accepts: a detector of the paper is trained its own way only)."""
+    order (those the backbone accepts: a detector of the paper is trained its own way only).
+
+    A backbone that names its ``train_sets`` trains on exactly those, with its own methods, whatever
+    methods the train sets list: DIRE is trained by the baseline method on DR=SDv2 too, where the
+    paper trains no other baseline."""
     training = config["training"]
     for train_set, backbone, seed in itertools.product(
         training["train_sets"], training["backbones"], training["seeds"]
     ):
-        for method in train_set["methods"]:
-            if method in backbone.get("methods", train_set["methods"]):  # a detector: its own method only
-                yield Run(method, backbone["name"], train_set["name"], seed)
+        for method in _methods(backbone, train_set):
+            yield Run(method, backbone["name"], train_set["name"], seed)
+
+
+def _methods(backbone: Mapping[str, Any], train_set: Mapping[str, Any]) -> list[str]:
+    """The methods ``backbone`` is trained with on ``train_set``."""
+    if "train_sets" in backbone:  # its own list of train sets, its own methods
+        if train_set["name"] not in backbone["train_sets"]:
+            return []
+        return list(backbone.get("methods", train_set["methods"]))
+    accepted = backbone.get("methods", train_set["methods"])  # a detector: its own method only
+    return [method for method in train_set["methods"] if method in accepted]
 
 
 def runs_for_protocol(config: Mapping[str, Any], protocol: Mapping[str, Any]) -> list[Run]:
     """The runs a protocol evaluates: those of its train sets (all train sets when it names none)."""
     wanted = protocol.get("train_sets") or [t["name"] for t in config["training"]["train_sets"]]
     return [run for run in table_runs(config) if run.train_set in wanted]
+
+
+def is_dire_backbone(backbone: Mapping[str, Any]) -> bool:
+    """The backbone reads DIRE input (image minus its reconstruction): the DIRE detector's entry."""
+    return backbone.get("settings", {}).get("input") == "dire"
 
 
 def find(items: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
@@ -92,6 +110,8 @@ def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
     backbone = find(training["backbones"], run.backbone, "backbone")
     train_set = find(training["train_sets"], run.train_set, "train set")
     settings = dict(training.get("settings", {}))
+    # DIRE reads each image with its reconstruction: the train set's reconstructions are its pairs, not groups
+    paired = is_dire_backbone(backbone)
     settings.update(
         method=run.method,
         family=backbone["family"],
@@ -101,8 +121,8 @@ def train_settings(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
         batch_size=backbone["batch_size"],
         real=list(train_set["real"]),
         fake=list(train_set["fake"]),
-        real_rec=list(train_set.get("real_rec", [])) if METHODS[run.method].uses_reconstructions else [],
-        fake_rec=list(train_set.get("fake_rec", [])) if METHODS[run.method].uses_reconstructions else [],
+        real_rec=list(train_set.get("real_rec", [])) if METHODS[run.method].uses_reconstructions or paired else [],
+        fake_rec=list(train_set.get("fake_rec", [])) if METHODS[run.method].uses_reconstructions or paired else [],
         seed=run.seed,
     )
     settings.update(backbone.get("settings", {}))  # the network's own: a detector's input size and defaults
@@ -120,6 +140,8 @@ def run_meta(config: Mapping[str, Any], run: Run) -> dict[str, Any]:
         "group": run.group,
         "method": run.method,
         "backbone_label": backbone["label"],
-        "dr_label": train_set["label"] if run.method == "drct" else "-",
+        # DRCT and DIRE rows name their DR model (the paper's "DIRE, SDv1"); other baselines do not
+        "dr_label": train_set["label"] if run.method == "drct" or is_dire_backbone(backbone) else "-",
         "seed": run.seed,
+        **({"input": "dire"} if is_dire_backbone(backbone) else {}),  # the tables give DIRE rows their DR label
     }

@@ -137,7 +137,15 @@ class ImageDataset(Dataset):
 def build_datasets(
     manifest: str | Path, settings: TrainSettings, seed: int | None = None
 ) -> tuple[ImageDataset, ImageDataset]:
-    """Train set (augmented unless ``settings.augment`` is off) and validation set (eval transform)."""
+    """Train set (augmented unless ``settings.augment`` is off) and validation set (eval transform).
+
+    DIRE input (``settings.input == "dire"``): image / reconstruction pairs instead
+    (:func:`drct.training.dire_dataset.dire_datasets_from_manifest`), with DIRE's own crop and no other augmentation.
+    """
+    if settings.input == "dire":
+        from drct.training.dire_dataset import dire_datasets_from_manifest  # imports this module
+
+        return dire_datasets_from_manifest(manifest, settings, seed=seed)
     train, val = select_samples(manifest, settings)
     if settings.augment:
         train_transform = build_train_transform(settings.image_size, seed=seed)

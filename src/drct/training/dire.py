@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from drct.errors import DrctError
 from drct.reconstruction.preprocess import centre_crop_box
 
 __all__ = [
@@ -59,8 +60,9 @@ DIRE_SIZE = 224
 ImageLike = Image.Image | np.ndarray
 
 
-class MissingReconstructionError(FileNotFoundError):
-    """An image has no reconstruction where its folder of reconstructions should hold one."""
+class MissingReconstructionError(DrctError, FileNotFoundError):
+    """An image has no reconstruction where its folder of reconstructions should hold one (a
+    :class:`drct.errors.DrctError`: the command line reports it in one line)."""
 
 
 def _as_rgb_array(image: ImageLike, what: str) -> np.ndarray:

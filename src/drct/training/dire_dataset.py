@@ -26,10 +26,19 @@ from torch.utils.data import Dataset
 
 from drct.images import load_rgb
 from drct.reconstruction.settings import ReconstructionSettings
-from drct.training.dataset import Sample
-from drct.training.dire import DIRE_SIZE, DireCrop, align_to_reconstruction, pair_with_reconstruction
+import pandas as pd
 
-__all__ = ["DIRE_SPLIT_SEED", "DireDataset", "DireSample", "build_dire_datasets", "pair_samples", "split_pair_folder"]
+from drct.training.dataset import GROUP_LABELS, Sample, _group_rows, read_training_manifest
+from drct.training.dire import (
+    DIRE_SIZE,
+    DireCrop,
+    MissingReconstructionError,
+    align_to_reconstruction,
+    pair_with_reconstruction,
+)
+from drct.training.settings import TrainSettings
+
+__all__ = ["DIRE_SPLIT_SEED", "DireDataset", "DireSample", "build_dire_datasets", "pair_samples", "split_pair_folder", "dire_datasets_from_manifest"]
 
 #: the seed of the authors' DIRE train/validation split: ``load_pair_data``'s default, which their
 #: dataset does not override (its other loaders get the dataset's 2021)
@@ -44,6 +53,10 @@ class DireSample:
     path: str  # the image, absolute
     reconstruction: str  # its reconstruction, absolute
     label: int  # 0 real, 1 generated
+    # where it comes from (the checkpoint sidecar's sample counts, drct.training.dataset.count_samples)
+    group: str = ""
+    dataset: str = ""
+    generator: str = ""
 
 
 def split_pair_folder(
@@ -116,4 +129,59 @@ def build_dire_datasets(
     return (
         DireDataset(pair_samples(train, reconstruction_dir), DireCrop(size, train=True, seed=seed), max_side),
         DireDataset(pair_samples(val, reconstruction_dir), DireCrop(size, train=False), max_side),
+    )
+
+
+def _stem_index(rows: pd.DataFrame, what: str) -> dict[str, str]:
+    """``{stem: absolute path}`` of a reconstruction generator's rows; two files of one stem are ambiguous."""
+    index: dict[str, str] = {}
+    for path in rows["abspath"]:
+        stem = Path(path).stem
+        if stem in index:
+            raise ValueError(f"{what}: two reconstructions share the stem {stem!r} ({index[stem]}, {path})")
+        index[stem] = str(path)
+    return index
+
+
+def select_dire_samples(manifest: str | Path, settings: TrainSettings) -> tuple[list[DireSample], list[DireSample]]:
+    """``(train, val)`` image / reconstruction pairs of a DIRE run, from the combined manifest.
+
+    ``settings.real[i]`` is paired with ``settings.real_rec[i]``, ``settings.fake[i]`` with
+    ``settings.fake_rec[i]`` (train split rows, by file stem: the reconstruction step writes
+    ``<stem>.png``). Each image folder (dataset, generator, label) is split on its own by
+    :func:`split_pair_folder`, the authors' DIRE split. An image without its reconstruction
+    raises :class:`drct.training.dire.MissingReconstructionError` naming both.
+    """
+    manifest = Path(manifest)
+    train_rows = read_training_manifest(manifest)
+    train_rows = train_rows[train_rows["split"] == "train"]
+    train: list[DireSample] = []
+    val: list[DireSample] = []
+    for group, images, reconstructions in (("real", settings.real, settings.real_rec), ("fake", settings.fake, settings.fake_rec)):
+        for image_name, rec_name in zip(images, reconstructions):
+            rows = _group_rows(train_rows, group, image_name, manifest)
+            recs = _stem_index(_group_rows(train_rows, f"{group}_rec", rec_name, manifest), f"{rec_name} in {manifest}")
+            for (dataset, generator, _), folder in rows.groupby(["dataset", "generator", "label"], sort=True):
+                absolute = dict(zip(folder["path"], folder["abspath"]))
+                fit, hold = split_pair_folder(list(absolute), settings.val_fraction)
+                for names, out in ((fit, train), (hold, val)):
+                    for name in names:
+                        stem = Path(absolute[name]).stem
+                        if stem not in recs:
+                            raise MissingReconstructionError(
+                                f"no reconstruction of image {absolute[name]} in {rec_name!r} of {manifest} (stem {stem!r})"
+                            )
+                        out.append(DireSample(str(absolute[name]), recs[stem], GROUP_LABELS[group], group,
+                                              str(dataset), str(generator)))
+    return train, val
+
+
+def dire_datasets_from_manifest(
+    manifest: str | Path, settings: TrainSettings, seed: int | None = None
+) -> tuple[DireDataset, DireDataset]:
+    """A DIRE run's train set (random crops seeded by ``seed``) and validation set (centre crops)."""
+    train, val = select_dire_samples(manifest, settings)
+    return (
+        DireDataset(train, DireCrop(settings.image_size, train=True, seed=seed)),
+        DireDataset(val, DireCrop(settings.image_size, train=False)),
     )

@@ -70,6 +70,10 @@ class TrainSettings:
     # input
     image_size: int = 224
     augment: bool = True
+    #: what the network reads: "image", or "dire" (|image - reconstruction|, drct.training.dire; the DIRE
+    #: detector). With "dire" the baseline method trains on real and fake, and real_rec / fake_rec name
+    #: their reconstructions, one per generator in the same order (paired by file stem), not extra groups.
+    input: Literal["image", "dire"] = "image"
     # execution (no effect on the maths except amp; cache_features changes only the speed:
     # with a frozen backbone and no augmentation, features are computed once instead of every epoch)
     num_workers: int = 0
@@ -116,6 +120,17 @@ class TrainSettings:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
             problems.append(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.input not in ("image", "dire"):
+            problems.append(f"input must be 'image' or 'dire', got {self.input!r}")
+        elif self.input == "dire":
+            if self.method != "baseline":
+                problems.append(f"input 'dire' is trained by the baseline method (DIRE's classifier), got {self.method!r}")
+            if len(self.real_rec) != len(self.real) or len(self.fake_rec) != len(self.fake):
+                problems.append(
+                    "input 'dire' pairs each real generator with one real_rec and each fake generator with one "
+                    f"fake_rec (same order): got real {list(self.real)} / real_rec {list(self.real_rec)}, "
+                    f"fake {list(self.fake)} / fake_rec {list(self.fake_rec)}"
+                )
         if self.num_workers < 0:
             problems.append("num_workers must be >= 0")
         if self.amp not in (True, False, "auto"):
