@@ -507,8 +507,9 @@ def test_presets_train_dire_on_both_dr_models_and_no_other_baseline_on_sdv2() ->
     jobs = dire_jobs(config, active_jobs(config))
     assert len(jobs) == 34 and {j["model"] for j in jobs} == {"sdv1", "sdv2"}
     assert {j["output"] for j in jobs if j["source"] == "real"} == {"dire-sdv1--real", "dire-sdv2--real"}
-    raw["training"]["backbones"][-1]["train_sets"] = ["sdv1", "sdv3"]
-    with pytest.raises(ConfigError, match=r"'training\.backbones\[6\]\.train_sets': 'sdv3' is not"):
+    index = next(i for i, b in enumerate(raw["training"]["backbones"]) if b["name"] == "dire")
+    raw["training"]["backbones"][index]["train_sets"] = ["sdv1", "sdv3"]
+    with pytest.raises(ConfigError, match=rf"'training\.backbones\[{index}\]\.train_sets': 'sdv3' is not"):
         validate_config(raw)
 
 

@@ -113,12 +113,15 @@ def test_weights_spec_lists_what_each_preset_loads() -> None:
     assert [(e["kind"], e["model"]) for e in weights_spec(intra, [], released=False)] == [
         ("diffusers", "stable-diffusion-v1-5/stable-diffusion-inpainting"),
         ("timm", "convnext_base.fb_in22k"), ("open_clip", "ViT-L-14-quickgelu"),
-        # the paper's other detectors (src/drct/detectors/); GramNet trains from scratch
-        ("timm", "resnet50.a1_in1k"), ("timm", "legacy_xception.tf_in1k"), ("open_clip", "RN50-quickgelu")]
+        # the paper's other detectors (src/drct/detectors/); GramNet trains from scratch; De-fake's
+        # CLIP, DIRE's ResNet-50 (recorded per backbone, as CNNSpot's), De-fake's BLIP captioner
+        ("timm", "resnet50.a1_in1k"), ("timm", "legacy_xception.tf_in1k"), ("open_clip", "RN50-quickgelu"),
+        ("open_clip", "ViT-B-32-quickgelu"), ("timm", "resnet50.a1_in1k"),
+        ("transformers", "Salesforce/blip-image-captioning-base")]
     without_check = copy.deepcopy(intra)
     del without_check["reconstruction"]["published_check"]
     assert [e["kind"] for e in weights_spec(without_check, [], released=False)] == [
-        "timm", "open_clip", "timm", "timm", "open_clip"]
+        "timm", "open_clip", "timm", "timm", "open_clip", "open_clip", "timm", "transformers"]
     recompute = copy.deepcopy(intra)
     jobs = recompute["reconstruction"]["jobs"]
     assert {e["model"] for e in weights_spec(recompute, jobs, released=False) if e["kind"] == "diffusers"} == {

@@ -23,7 +23,7 @@ def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], r
 
     Reconstruction models used by the active ``jobs`` or by the published-reconstruction check
     (demo models built by the workflow are not fetched; local folders are checksummed), and
-    the BLIP captioner where a De-fake run needs captions (not the demo's), and
+    the BLIP captioner where a De-fake run needs captions (not the demo's, not with released checkpoints), and
     pretrained backbones (De-fake's CLIP too) unless the checkpoints are the authors' released ones (those hold every weight).
     """
     spec: list[dict[str, Any]] = []
@@ -45,7 +45,8 @@ def weights_spec(config: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], r
                 spec.append({"name": name, "kind": "open_clip", "model": backbone["model_name"],
                              "pretrained": backbone["pretrained"]})
     captioning = config.get("captioning")
-    if captioning and not captioning.get("build_demo") and captioned_datasets(config):
+    # released checkpoints are the authors' Conv-B and UnivFD: no De-fake run, no captions
+    if not released and captioning and not captioning.get("build_demo") and captioned_datasets(config):
         spec.append({"name": "captioner", "kind": "transformers", "model": captioning["model"],
                      "revision": captioning.get("revision")})
     return spec
