@@ -142,7 +142,7 @@ for _expected in (DRCT2M_INTRA, GENIMAGE_INTRA, DRCT2M_TO_GENIMAGE, DRCT2M_INTRA
 DRCT2M_TO_GENIMAGE.update(score_2=7, metrics_2=7, ablation_components=1, ablation_lambda=1)
 DRCT2M_TO_GENIMAGE["train_run"] += 7
 DRCT2M_TO_GENIMAGE["total"] += 23
-# DIRE (issue 13), in drct2m_intra and drct2m_to_genimage: the `dire` backbone names its train sets
+# DIRE (issue 13), in drct2m_intra and drct2m_to_genimage (genimage_intra below): the `dire` backbone names its train sets
 #   (sdv1, sdv2; sdv2's methods are [drct] only) and is trained by the baseline method on each -> 2 runs,
 #   +2 train_run. A DIRE run reads each test image with its reconstruction by its train set's dr_model
 #   (sdv1, sdv2): one test-split reconstruction job per DR model and generator a protocol scores, in
@@ -161,6 +161,15 @@ for _expected, _jobs in ((DRCT2M_INTRA, 34), (DRCT2M_INTRA_RECOMPUTE, 34), (DRCT
     _expected["merge_reconstructions"] = _expected.get("merge_reconstructions", 0) + _jobs
     _expected.update(score_2=2, metrics_2=2)
     _expected["total"] += 2 + _jobs * 64 + _jobs + 2 + 2
+# genimage_intra: DIRE on its one train set (sdv14, dr_model sdv1) -> 1 run; its protocol scores the
+#   8 GenImage subsets (each subset's generator holds its real and fake test images, real_source
+#   per_generator) -> 8 test reconstruction jobs x 64 shards + 8 merges; its own evaluation group:
+#   1 + 8 x 64 + 8 + 1 + 1 = +523.
+GENIMAGE_INTRA["train_run"] += 1
+GENIMAGE_INTRA["reconstruct_shard"] += 8 * 64
+GENIMAGE_INTRA["merge_reconstructions"] += 8
+GENIMAGE_INTRA.update(score_2=1, metrics_2=1)
+GENIMAGE_INTRA["total"] += 1 + 8 * 64 + 8 + 1 + 1
 
 # De-fake (issue 13), in the three table presets: one more detector trained by baseline only ->
 #   +1 run with its train_run, score, metrics and perturbed_metrics (+4). Its BLIP captions are a
