@@ -56,7 +56,7 @@ report: demo
 # fast set: .venv/bin/python -m pytest -m "not slow" -n auto
 PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint

@@ -1,6 +1,7 @@
 """Shared test setup: never touch a model hub, keep threads low on the 2-core CI machine.
 
-The suite runs on pytest-xdist workers (`make test`: ``-n auto --dist loadfile``): a file's tests
+The suite runs on pytest-xdist workers (`make test`: ``-n auto --dist loadfile --no-loadscope-reorder``,
+files handed out in the order below instead of largest first): a file's tests
 share one worker, so a module-scoped fixture (a workflow run) is built once; the one demo run of
 the session is shared by every worker through a file lock; and the slow end-to-end tests are
 collected first, so they start while the fast ones fill the other worker.
@@ -39,9 +40,22 @@ class DemoRun(NamedTuple):
     blocks: Path  # the import blocker's table; <blocks>.seen lists the commands that ran restricted
 
 
+#: the longest test files, started first (`make test` keeps this order: --no-loadscope-reorder): the
+#: Slurm run of the demo on one worker while the other makes the session's local demo run, which the
+#: next ones build on
+FIRST = ("tests/workflow/test_slurm_cluster.py", "tests/workflow/test_env_imports.py",
+         "tests/workflow/test_ablations_workflow.py", "tests/dvc/test_dvc_roundtrip.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow end-to-end tests first (stable otherwise): under xdist they start before the fast ones."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest files first, then the other slow end-to-end tests, then the fast ones (stable
+    otherwise): under xdist the long ones start while the fast ones fill the gaps."""
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::")[0]
+        return (FIRST.index(path) if path in FIRST else len(FIRST), item.get_closest_marker("slow") is None)
+
+    items.sort(key=rank)
 
 
 def _run_demo(base: Path) -> dict:
