@@ -197,7 +197,14 @@ def test_local_archive_is_linked_not_copied_and_never_altered(tmp_path):
     src.write_bytes(data)
     dest = tmp_path / "dl" / "BigGAN.zip"
     assert fetch(src.as_uri(), dest, sha256=_sha(data), progress=False) == _sha(data)
-    assert dest.stat().st_ino == src.stat().st_ino  # same filesystem: no second copy
+    assert dest.is_symlink() and dest.resolve() == src.resolve()  # no second copy
+    # Snakemake touches a finished job's outputs with its lutime: the link's time moves, the user's
+    # file's does not (a hard link would share it with the original and with every other workspace)
+    from snakemake.io import lutime
+
+    before = src.stat().st_mtime_ns
+    lutime(str(dest), (before / 1e9 + 3600, before / 1e9 + 3600))
+    assert src.stat().st_mtime_ns == before and dest.lstat().st_mtime_ns > before
     with pytest.raises(ChecksumError):
         fetch(src.as_uri(), tmp_path / "dl" / "other.zip", sha256="0" * 64, progress=False)
     assert src.read_bytes() == data and (tmp_path / "dl" / "other.zip.bad").is_file()

@@ -298,19 +298,22 @@ def fetch(
 def _copy_local(url: str, dest: Path, *, progress: bool) -> None:
     """file:// 'download' into ``.part`` so verification works the same way.
 
-    A hard link when the file is on the same filesystem (a user-provided 100 GB archive costs no
-    space and no copy time; we only ever read it, and removing our link leaves the original),
-    otherwise a streamed copy.
+    A symbolic link to the user's file (a 100 GB archive costs no space and no copy time; we only
+    ever read it, and removing our link leaves the original), otherwise a streamed copy. Not a
+    hard link: Snakemake touches the outputs of a finished job, and a hard link's timestamp is the
+    user's file's own, shared by every other link to it, so each run would change the original's
+    mtime and make every other workspace that linked the same archive see its input updated and
+    rerun everything after it. Snakemake touches a symlink itself, never its target.
     """
     source = local_path_from_url(url)
     if not source.is_file():
         raise DownloadError(f"{url}: no such file {source}")
     part = _part_path(dest)
-    with contextlib.suppress(FileNotFoundError):
+    if part.is_symlink() or part.exists():
         part.unlink()
     try:
-        os.link(source, part)
-        log.info("%s: hard-linked (same filesystem), not copied", source)
+        os.symlink(source.resolve(), part)
+        log.info("%s: linked (symbolic link to the original), not copied", source)
         return
     except OSError:
         pass
