@@ -62,8 +62,13 @@ JOBS = active_jobs(config)
 RELEASED = released_checkpoints(config)
 if RELEASED:
     JOBS = evaluated_jobs(config, JOBS)
-# the test reconstructions DIRE runs are scored with, in both reconstruction modes (drct.planning.dire)
-JOBS = JOBS + dire_jobs(config, JOBS)
+# the jobs whose outputs combine merges into the manifests training and evaluation read
+COMBINED_JOBS = JOBS
+# the test reconstructions DIRE runs are scored with, in both reconstruction modes (drct.planning.dire):
+# read by the DIRE runs' score jobs from their own manifests, not combined, so adding DIRE to a config
+# changes no other run's inputs (nothing else is retrained or rescored)
+DIRE_JOBS = dire_jobs(config, JOBS)
+JOBS = JOBS + DIRE_JOBS
 WEIGHTS = weights_spec(config, JOBS, released=bool(RELEASED))
 if config["weights"]["hf_home"]:
     # every job (local, or a Snakemake re-run inside a cluster job) reads the same hub cache
@@ -173,8 +178,11 @@ def recon_dir(job):
 
 
 def recon_manifests(dataset):
+    """The reconstruction manifests combine merges into the dataset's manifest (DIRE's test ones aside)."""
     return [
-        f"{recon_dir(job)}/manifest.csv" for job in JOBS if job["dataset"] == dataset
+        f"{recon_dir(job)}/manifest.csv"
+        for job in COMBINED_JOBS
+        if job["dataset"] == dataset
     ]
 
 
@@ -346,6 +354,30 @@ def runs_pattern(run_ids):
     return "|".join(re.escape(run_id) for run_id in run_ids)
 
 
+def dire_manifests(dataset, recs):
+    """The manifests of the DIRE test reconstruction jobs named in ``recs`` (scored -> output)."""
+    outputs = set(recs.values())
+    return sorted(
+        f"{recon_dir(job)}/manifest.csv"
+        for job in DIRE_JOBS
+        if job["dataset"] == dataset and job["output"] in outputs
+    )
+
+
+def score_reconstructions(protocols):
+    """Input function of a score rule: a DIRE run's test reconstruction manifests ([] otherwise)."""
+
+    def manifests(wc):
+        found = set()
+        for name in protocols:
+            protocol = protocol_config(name)
+            recs = dire_reconstructions(config, RUNS[wc.run], protocol)
+            found.update(dire_manifests(protocol["dataset"], recs))
+        return sorted(found)
+
+    return manifests
+
+
 def score_entries(protocols, perturbed):
     """`drct score --protocols` of a group, as a params function: per protocol its manifest,
     generators and predictions file, and its perturbations and perturbed file where the group is
@@ -365,8 +397,13 @@ def score_entries(protocols, perturbed):
             if captions:  # De-fake: the protocol's images with their captions
                 entry["captions"] = captions[0]
             recs = dire_reconstructions(config, RUNS[wc.run], protocol_config(name))
-            if recs:  # a DIRE run: each scored generator's reconstructions
+            if (
+                recs
+            ):  # a DIRE run: each scored generator's reconstructions, and their manifests
                 entry["reconstructions"] = recs
+                entry["reconstruction_manifests"] = dire_manifests(
+                    protocol_config(name)["dataset"], recs
+                )
             if name in perturbed:
                 entry["perturbations"] = protocol_perturbations(name)
                 entry["perturbed_out"] = (

@@ -28,6 +28,7 @@ for _index, (_protocols, _perturbed, _runs) in enumerate(eval_groups()):
             ),
             weights=weights_marker(),
             captions=score_captions(_protocols),
+            reconstructions=score_reconstructions(_protocols),
         output:
             predictions=[f"{OUT}/eval/{p}/{{run}}/predictions.csv" for p in _protocols],
             perturbed=[

@@ -487,6 +487,27 @@ def test_dire_trains_scores_and_predicts_end_to_end(tmp_path: Path) -> None:
     with pytest.raises(MissingReconstructionError, match=r"generator\(s\) \['sdv14'\]"):
         score_protocols(checkpoint, [bad], device="cpu")
 
+    # as the workflow scores: the reconstructions listed in their jobs' own manifests, not in the
+    # dataset's (which then holds no DIRE rows): the same pairs, the same scores
+    frame_all = pd.read_csv(manifest)
+    dire_rows = frame_all["generator"].str.startswith("dire--")
+    frame_all[~dire_rows].to_csv(tmp_path / "dataset.csv", index=False)
+    rec_manifests = []
+    for generator in ("dire--real", "dire--sdv14"):
+        frame_all[frame_all["generator"] == generator].to_csv(tmp_path / f"{generator}.csv", index=False)
+        rec_manifests.append(tmp_path / f"{generator}.csv")
+    apart = ProtocolTask(name="intra", manifest=tmp_path / "dataset.csv", out=tmp_path / "apart.csv",
+                         generators=["real", "sdv14"], reconstructions={"real": "dire--real", "sdv14": "dire--sdv14"},
+                         reconstruction_manifests=tuple(rec_manifests))
+    score_protocols(checkpoint, [apart], device="cpu")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "apart.csv").drop(columns=["path"]),
+                                  scored.drop(columns=["path"]), rtol=1e-5)
+    with pytest.raises(MissingReconstructionError, match="dire--real.csv"):
+        score_protocols(checkpoint, [ProtocolTask(
+            name="intra", manifest=tmp_path / "dataset.csv", out=tmp_path / "y.csv", generators=["real", "sdv14"],
+            reconstructions={"real": "dire--real", "sdv14": "dire--sdv14"}, reconstruction_manifests=(rec_manifests[0],))],
+            device="cpu")
+
 
 def test_presets_train_dire_on_both_dr_models_and_no_other_baseline_on_sdv2() -> None:
     """drct2m_intra: the dire entry names [sdv1, sdv2] (sdv2 lists drct only); each run is labelled with its

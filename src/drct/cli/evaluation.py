@@ -30,6 +30,7 @@ def score(args: argparse.Namespace) -> None:
             perturbed_out=Path(entry["perturbed_out"]) if entry.get("perturbed_out") else None,
             captions=Path(entry["captions"]) if entry.get("captions") else None,
             reconstructions=entry.get("reconstructions") or None,
+            reconstruction_manifests=tuple(Path(m) for m in entry.get("reconstruction_manifests", [])),
         )
         for entry in _entries(args.protocols, ("name", "manifest", "out"))
     ]

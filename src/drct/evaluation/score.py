@@ -289,12 +289,15 @@ def score(
     scorer: Scorer | None = None,
     captions: Path | None = None,
     reconstructions: dict[str, str] | None = None,
+    reconstruction_manifests: Sequence[Path] = (),
 ) -> pd.DataFrame:
     """Score the manifest's ``split`` images (optionally only ``generators``) and write ``out_csv``.
 
     A DIRE checkpoint reads each image with its reconstruction: ``reconstructions`` maps every
     scored generator to the manifest generator holding its reconstructions (same split and stem;
-    :func:`drct.evaluation.dire_score.pair_rows`); perturbations are refused for it.
+    :func:`drct.evaluation.dire_score.pair_rows`), looked up in ``reconstruction_manifests`` (the
+    workflow's DIRE test reconstruction jobs) or, when none are given, in ``manifest`` itself;
+    perturbations are refused for it.
 
     ``generators`` must include the real set's generator when the protocol shares one (DRCT-2M's
     ``real``). ``perturbation`` (default none) is applied to every decoded image before the
@@ -317,7 +320,12 @@ def score(
 
         if perturbation is not None:
             raise ValueError(_DIRE_PERTURBED)
-        pairs = pair_rows(rows, read_manifest(Path(manifest)), reconstructions or {}, str(manifest))
+        if reconstruction_manifests:
+            holding = pd.concat([read_manifest(Path(m)) for m in reconstruction_manifests], ignore_index=True)
+            where = ", ".join(str(m) for m in reconstruction_manifests)
+        else:
+            holding, where = read_manifest(Path(manifest)), str(manifest)
+        pairs = pair_rows(rows, holding, reconstructions or {}, where)
         scored = score_pairs(model, pairs, transform, dev, batch_size=batch_size, num_workers=num_workers,
                              desc=f"evaluate {Path(checkpoint).parent.name}")
     else:
@@ -399,6 +407,8 @@ class ProtocolTask:
     captions: Path | None = None
     #: DIRE checkpoints: scored generator -> the manifest generator holding its reconstructions
     reconstructions: dict[str, str] | None = None
+    #: DIRE checkpoints: the manifests listing those reconstructions (none: ``manifest`` lists them)
+    reconstruction_manifests: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if bool(self.perturbations) != (self.perturbed_out is not None):
@@ -439,7 +449,8 @@ def score_protocols(
         log.info("protocol %s", task.name)
         captions = task.captions if checkpoint_needs_captions(Path(checkpoint)) else None
         score(Path(checkpoint), Path(task.manifest), Path(task.out), generators=task.generators,
-              captions=captions, reconstructions=task.reconstructions, **settings)
+              captions=captions, reconstructions=task.reconstructions,
+              reconstruction_manifests=task.reconstruction_manifests, **settings)
         if task.perturbations:
             score_perturbed(Path(checkpoint), Path(task.manifest), Path(task.perturbed_out), task.perturbations,
                             generators=task.generators, captions=captions, **settings)
