@@ -56,3 +56,41 @@ def write_rows_manifest(root: Path, rows: list[dict]) -> Path:
     path = root / "manifest.csv"
     frame[[*MANIFEST_COLUMNS, "status"]].to_csv(path, index=False)
     return path
+
+
+DEMO_ARCHIVE = Path(__file__).resolve().parents[2] / "data" / "demo" / "drct-demo-v1.tar.gz"
+#: the demo archive's DRCT-2M-like folders: our split -> the archive's split folder
+DEMO_SPLITS = {"train": "train2017", "test": "val2017"}
+
+
+def write_demo_manifest(root: Path, folders: list[tuple[str, str, int, int]]) -> Path:
+    """The first images of the embedded demo's DRCT-2M-like folders and their manifest.
+
+    ``folders`` = [(generator folder, split, label, n_images)] (e.g. ``("flux", "train", 1, 6)``);
+    the images are extracted from ``data/demo/drct-demo-v1.tar.gz`` (sorted by name) under
+    ``root/images/demo/<folder>/<split>/<label>/``; dataset ``demo``, generator = the folder name.
+    """
+    import hashlib
+    import tarfile
+
+    rows = []
+    with tarfile.open(DEMO_ARCHIVE) as archive:
+        members = sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name)
+        for generator, split, label, n in folders:
+            prefix = f"drct-demo-v1/drct2m/{generator}/{DEMO_SPLITS[split]}/"
+            chosen = [m for m in members if m.name.startswith(prefix)][:n]
+            if len(chosen) < n:
+                raise ValueError(f"the demo archive has {len(chosen)} images under {prefix}, not {n}")
+            folder = root / "images" / "demo" / generator / split / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            for member in chosen:
+                data = archive.extractfile(member).read()
+                path = folder / Path(member.name).name
+                path.write_bytes(data)
+                with Image.open(path) as image:
+                    width, height, kind = image.width, image.height, image.format
+                rows.append(["demo", generator, split, label, path.relative_to(root).as_posix(), len(data),
+                             width, height, kind, hashlib.sha256(data).hexdigest(), "ok"])
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(manifest, index=False)
+    return manifest

@@ -1,8 +1,8 @@
 """The paper's other detectors (src/drct/detectors/): entries, config, full-size networks, end to end.
 
 Each detector trains with the pipeline's own training loop and is scored by the same code as
-evaluation (`drct predict` shares the scorer), here on a small synthetic manifest with random
-weights: one epoch of two steps, then predictions for the test images.
+evaluation (`drct predict` shares the scorer), here on a few images of the embedded demo data with
+random weights: one epoch of two steps, then predictions for the test images.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.manifests import write_manifest
+from helpers.manifests import write_demo_manifest
 
 from drct.config import ConfigError, load_yaml, validate_config
 from drct.detectors import DETECTORS, expand_backbone
@@ -100,15 +100,16 @@ def test_detector_trains_and_scores_end_to_end(name: str, tmp_path: Path) -> Non
     from drct.training.train_run import train
 
     detector = DETECTORS[name]
-    manifest = write_manifest(tmp_path, [("demo", "real", "train", 0, 6), ("demo", "sdv14", "train", 1, 6),
-                                         ("demo", "real", "test", 0, 2), ("demo", "sdv14", "test", 1, 2)], size=48)
+    # the first images of the embedded demo's real and FLUX folders (its DRCT-2M SDv1.4 stand-in)
+    manifest = write_demo_manifest(tmp_path, [("real", "train", 0, 6), ("flux", "train", 1, 6),
+                                              ("real", "test", 0, 2), ("flux", "test", 1, 2)])
     captioned = detector.needs_captions  # De-fake: the demo CLIP, captions from the tiny demo BLIP
     settings = TrainSettings.from_dict({
         **detector.settings(), "family": detector.family,
         "model_name": DEMO_OPEN_CLIP_MODEL if captioned else detector.model_name,
         "pretrained": "" if detector.family in ("open_clip", "defake") else False,
         "freeze_backbone": detector.freeze_backbone,
-        "method": detector.method, "real": ["real"], "fake": ["sdv14"], "batch_size": 2, "epochs": 1,
+        "method": detector.method, "real": ["real"], "fake": ["flux"], "batch_size": 2, "epochs": 1,
         "max_steps_per_epoch": 2, "image_size": SMALL[name], "device": "cpu", "val_fraction": 0.2,
     })
     options, provenance, captions = {}, None, None
@@ -134,7 +135,7 @@ def test_detector_trains_and_scores_end_to_end(name: str, tmp_path: Path) -> Non
         dropped = sidecar["captions_dropped"]
         assert summary["n_train"] + summary["n_val"] + dropped["train"] + dropped["val"] == 12
         assert len(captions) + dropped["train"] + dropped["val"] >= 12
-    frame = predict_paths(tmp_path / "run" / "best.safetensors", [tmp_path / "images" / "demo" / "sdv14" / "test"],
+    frame = predict_paths(tmp_path / "run" / "best.safetensors", [tmp_path / "images" / "demo" / "flux" / "test"],
                           tmp_path / "predictions.csv", device="cpu", progress=False, **options)
     assert len(frame) == 2 and (frame["status"] == "ok").all()
     assert frame["score"].between(0, 1).all()

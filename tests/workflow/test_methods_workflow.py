@@ -8,7 +8,7 @@ nothing of the demo is retrained or rescored. Each command runs restricted to it
 it adds the captioning step. F3Net and CLIP/RN50 go through the same rules (a backbone entry, the
 baseline method) but their networks fix their input size (299 and 224 px): scoring the demo's test
 images and the demo's perturbation study took 6 and 1.5 minutes of the 2 CPUs, too much for the
-suite, so they train and score in-process on a small synthetic set (tests/training/test_detectors.py).
+suite, so they train and score in-process on a few demo images (tests/training/test_detectors.py).
 """
 
 from __future__ import annotations
