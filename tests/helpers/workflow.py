@@ -58,3 +58,36 @@ def rule_blocks() -> dict[str, tuple[Path, str]]:
             end = re.search(rf"\n(?!{indent}\s)(?=\S|{indent}\S)", rest)
             blocks[match.group(1) or match.group(3)] = (path, rest[: end.start()] if end else rest)
     return blocks
+
+
+def job_stats(log: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table of a run: rule -> jobs."""
+    block = log[log.index("Job stats:"):].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
+
+
+def run_on_top_of_demo(demo: Path, workdir: Path, edit_config, *targets: str) -> tuple[dict[str, int], dict[str, str]]:
+    """Run the workflow in ``workdir`` on a copy of the finished demo run ``demo`` whose config
+    ``edit_config`` changed (it edits the loaded config in place): the copy is marked current with
+    `snakemake --touch`, as after `dvc pull`, so only what the change adds is computed. Each command
+    runs restricted to its rule's conda env (tests/helpers/import_blocker.py). Returns the run's job
+    stats and the blocker's environment (``DRCT_IMPORT_BLOCKS`` + ``.seen`` lists what ran restricted).
+    """
+    import yaml
+    from helpers.env_imports import blocked_environ, missing_env_packages
+
+    workdir.mkdir(parents=True)
+    shutil.copy(demo / "config.yaml", workdir / "config.yaml")
+    for folder in ("results", ".snakemake"):
+        shutil.copytree(demo / folder, workdir / folder, symlinks=True)
+    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
+    touched = snakemake(workdir, "--touch", "--cores", "1")
+    assert touched.returncode == 0, failure_report("touch", workdir, touched)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    edit_config(config)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = blocked_environ(workdir.parent / "envs")
+    result = snakemake(workdir, "--cores", "2", *targets,
+                       PYTHONPATH=env["PYTHONPATH"], DRCT_IMPORT_BLOCKS=env["DRCT_IMPORT_BLOCKS"])
+    assert result.returncode == 0, missing_env_packages(workdir) + failure_report(workdir.name, workdir, result)
+    return job_stats(result.stdout + result.stderr), env

@@ -10,47 +10,25 @@ conda env (tests/helpers/import_blocker.py), which is where the ablation rules' 
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from helpers.env_imports import blocked_environ, missing_env_packages
-from helpers.workflow import failure_report, snakemake
+from helpers.workflow import run_on_top_of_demo
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 ABLATIONS = {"backbone": "convb", "train_set": "sdv1", "protocol": "cross", "components": True, "lambdas": [0.3, 0.7]}
 
 
-def job_stats(log: str) -> dict[str, int]:
-    """Snakemake's "Job stats" table of a run: rule -> jobs."""
-    block = log[log.index("Job stats:"):].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
-
-
 @pytest.fixture(scope="module")
 def ablated(demo_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     workdir = tmp_path_factory.mktemp("ablations") / "run"
-    workdir.mkdir()
-    shutil.copy(demo_run.workdir / "config.yaml", workdir / "config.yaml")
-    for folder in ("results", ".snakemake"):
-        shutil.copytree(demo_run.workdir / folder, workdir / folder, symlinks=True)
-    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
-    touched = snakemake(workdir, "--touch", "--cores", "1")
-    assert touched.returncode == 0, failure_report("touch", workdir, touched)
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["ablations"] = ABLATIONS
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = blocked_environ(workdir.parent / "envs")
-    result = snakemake(workdir, "--cores", "2", "ablation_components", "ablation_lambda",
-                       PYTHONPATH=env["PYTHONPATH"], DRCT_IMPORT_BLOCKS=env["DRCT_IMPORT_BLOCKS"])
-    assert result.returncode == 0, missing_env_packages(workdir) + failure_report("ablations", workdir, result)
+    jobs, env = run_on_top_of_demo(demo_run.workdir, workdir, lambda config: config.update(ablations=ABLATIONS),
+                                   "ablation_components", "ablation_lambda")
     seen = Path(env["DRCT_IMPORT_BLOCKS"] + ".seen").read_text()
     assert "ablation\t" in seen and "train-run\t" in seen, "the ablation jobs ran restricted to their envs"
-    return workdir, job_stats(result.stdout + result.stderr)
+    return workdir, jobs
 
 
 @pytest.mark.slow

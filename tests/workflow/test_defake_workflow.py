@@ -10,15 +10,11 @@ the caption rules' env (transformers) and the training env (open_clip's tokenize
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from helpers.env_imports import blocked_environ, missing_env_packages
-from helpers.workflow import failure_report, snakemake
+from helpers.workflow import run_on_top_of_demo
 
 RUN = "baseline-defake-sdv1-seed0"
 DEFAKE = {"name": "defake", "detector": "defake", "model_name": "ViT-Tiny-16-quickgelu", "pretrained": "",
@@ -26,31 +22,17 @@ DEFAKE = {"name": "defake", "detector": "defake", "model_name": "ViT-Tiny-16-qui
 CAPTIONING = {"build_demo": True, "num_beams": 1, "max_length": 20, "device": "cpu", "batch_size": 8}
 
 
-def job_stats(log: str) -> dict[str, int]:
-    block = log[log.index("Job stats:"):].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
+def with_defake(config: dict) -> None:
+    config["training"]["backbones"].append(DEFAKE)
+    config["captioning"] = CAPTIONING
 
 
 @pytest.fixture(scope="module")
 def defake_run(demo_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     workdir = tmp_path_factory.mktemp("defake") / "run"
-    workdir.mkdir()
-    shutil.copy(demo_run.workdir / "config.yaml", workdir / "config.yaml")
-    for folder in ("results", ".snakemake"):
-        shutil.copytree(demo_run.workdir / folder, workdir / folder, symlinks=True)
-    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
-    touched = snakemake(workdir, "--touch", "--cores", "1")
-    assert touched.returncode == 0, failure_report("touch", workdir, touched)
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["training"]["backbones"].append(DEFAKE)
-    config["captioning"] = CAPTIONING
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = blocked_environ(workdir.parent / "envs")
     targets = [f"results/demo/eval/{p}/{RUN}/metrics.json" for p in ("intra", "cross")]
-    result = snakemake(workdir, "--cores", "2", *targets,
-                       PYTHONPATH=env["PYTHONPATH"], DRCT_IMPORT_BLOCKS=env["DRCT_IMPORT_BLOCKS"])
-    assert result.returncode == 0, missing_env_packages(workdir) + failure_report("defake", workdir, result)
-    return workdir, job_stats(result.stdout + result.stderr)
+    jobs, _ = run_on_top_of_demo(demo_run.workdir, workdir, with_defake, *targets)
+    return workdir, jobs
 
 
 @pytest.mark.slow

@@ -14,15 +14,11 @@ suite, so they train and score in-process on a few demo images (tests/training/t
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from helpers.env_imports import blocked_environ, missing_env_packages
-from helpers.workflow import failure_report, snakemake
+from helpers.workflow import run_on_top_of_demo
 
 SHORT = {"epochs": 1, "max_steps_per_epoch": 2}
 ENTRIES = [
@@ -35,30 +31,16 @@ RUNS = {e["name"]: f"baseline-{e['name']}-sdv1-seed0" for e in ENTRIES}
 LABELS = {"cnnspot": "CNNSpot", "gramnet": "GramNet", "dire": "DIRE"}
 
 
-def job_stats(log: str) -> dict[str, int]:
-    """Snakemake's "Job stats" table of a run: rule -> jobs."""
-    block = log[log.index("Job stats:"):].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
+def with_detectors(config: dict) -> None:
+    config["training"]["backbones"].extend(ENTRIES)
+    config["training"]["train_sets"][0]["dr_model"] = "demo-sd"  # DIRE: its reconstructions' DR model
 
 
 @pytest.fixture(scope="module")
 def methods_run(demo_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     workdir = tmp_path_factory.mktemp("methods") / "run"
-    workdir.mkdir()
-    shutil.copy(demo_run.workdir / "config.yaml", workdir / "config.yaml")
-    for folder in ("results", ".snakemake"):
-        shutil.copytree(demo_run.workdir / folder, workdir / folder, symlinks=True)
-    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
-    touched = snakemake(workdir, "--touch", "--cores", "1")
-    assert touched.returncode == 0, failure_report("touch", workdir, touched)
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["training"]["backbones"].extend(ENTRIES)
-    config["training"]["train_sets"][0]["dr_model"] = "demo-sd"  # DIRE: its reconstructions' DR model
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = blocked_environ(workdir.parent / "envs")
-    result = snakemake(workdir, "--cores", "2", PYTHONPATH=env["PYTHONPATH"], DRCT_IMPORT_BLOCKS=env["DRCT_IMPORT_BLOCKS"])
-    assert result.returncode == 0, missing_env_packages(workdir) + failure_report("methods", workdir, result)
-    return workdir, job_stats(result.stdout + result.stderr)
+    jobs, _ = run_on_top_of_demo(demo_run.workdir, workdir, with_detectors)
+    return workdir, jobs
 
 
 @pytest.mark.slow
