@@ -44,7 +44,7 @@ class DemoRun(NamedTuple):
 #: Slurm run of the demo on one worker while the other makes the session's local demo run, which the
 #: next ones build on
 FIRST = ("tests/workflow/test_slurm_cluster.py", "tests/workflow/test_env_imports.py",
-         "tests/workflow/test_ablations_workflow.py", "tests/workflow/test_methods_workflow.py",
+         "tests/workflow/test_ablations_workflow.py", "tests/workflow/test_dire_workflow.py",
          "tests/dvc/test_dvc_roundtrip.py")
 
 
