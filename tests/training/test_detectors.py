@@ -88,6 +88,21 @@ def test_cnnspot_at_full_size_is_resnet50_with_a_two_class_fc() -> None:
     assert sum(p.numel() for p in model.parameters()) == 25_557_032 - (2048 * 1000 + 1000) + (2048 * 2 + 2)
 
 
+@pytest.mark.slow
+def test_clip_rn50_at_full_size_is_clips_rn50_image_tower_with_a_two_class_linear() -> None:
+    """OpenAI's CLIP RN50 image tower has 38,316,896 parameters (open_clip's model profile: 38.32 M
+    image, 102.01 M in all); the authors' CLIPModelV2 puts Linear(1024, 2) on it and keeps no text tower.
+    Built on the CPU with random weights (open_clip moves a built model to a device, so not on meta)."""
+    config = validate_config(_config_with({"name": "clip_rn50", "detector": "clip_rn50"}))
+    run = next(r for r in iter_runs(config) if r.backbone == "clip_rn50")
+    settings = TrainSettings.from_dict(train_settings(config, run))
+    model = build_model(settings, load_pretrained=False)
+    counts = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
+    assert counts["backbone"] == 38_316_896
+    assert counts["classifier"] == 1024 * 2 + 2
+    assert sum(p.numel() for p in model.parameters()) == 38_316_896 + 1024 * 2 + 2
+
+
 # small sizes where the network allows it (F3Net's filters and CLIP RN50's attention pool fix theirs)
 SMALL = {"cnnspot": 64, "gramnet": 64, "clip_rn50": 224, "f3net": 299, "defake": 224}
 
