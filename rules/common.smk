@@ -397,9 +397,8 @@ def score_entries(protocols, perturbed):
             if captions:  # De-fake: the protocol's images with their captions
                 entry["captions"] = captions[0]
             recs = dire_reconstructions(config, RUNS[wc.run], protocol_config(name))
-            if (
-                recs
-            ):  # a DIRE run: each scored generator's reconstructions, and their manifests
+            # a DIRE run: each scored generator's reconstructions, and their manifests
+            if recs:
                 entry["reconstructions"] = recs
                 entry["reconstruction_manifests"] = dire_manifests(
                     protocol_config(name)["dataset"], recs

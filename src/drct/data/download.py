@@ -309,7 +309,7 @@ def _copy_local(url: str, dest: Path, *, progress: bool) -> None:
     if not source.is_file():
         raise DownloadError(f"{url}: no such file {source}")
     part = _part_path(dest)
-    if part.is_symlink() or part.exists():
+    with contextlib.suppress(FileNotFoundError):
         part.unlink()
     try:
         os.symlink(source.resolve(), part)
