@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers.html_tables import tables_of
-from helpers.workflow import snakemake
+from helpers.workflow import job_stats, snakemake
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,12 +104,7 @@ def test_paper_rules_need_only_evaluation_outputs(demo_run) -> None:
     paper_rules = ["tables", "robustness", "format_bias", "sample_grid"]
     result = snakemake(workdir, "-n", "--quiet", "rules", "--forcerun", *paper_rules)
     assert result.returncode == 0, result.stderr
-    scheduled = set()
-    for line in result.stdout[result.stdout.index("Job stats:"):].splitlines()[3:]:
-        if not line.strip():
-            break
-        scheduled.add(line.split()[0])
-    scheduled.discard("total")
+    scheduled = set(job_stats(result.stdout)) - {"total"}
     assert scheduled <= {*paper_rules, "all"}, scheduled
 
 
