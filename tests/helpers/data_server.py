@@ -33,11 +33,39 @@ class ServerState:
     ignore_range: bool = False
     # send the body ``n`` bytes at a time, ``delay`` seconds apart: {path: (n, delay)}
     trickle: dict[str, tuple[int, float]] = field(default_factory=dict)
-    requests: list[dict] = field(default_factory=list)
+    _log: list[dict] = field(default_factory=list)
+    _in_flight: int = 0
+    _idle: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def requests(self) -> list[dict]:
+        """Every request so far, read once no handler is still answering one.
+
+        The client can hold the whole body before the server thread that wrote it has recorded
+        how much it sent (the last ``write`` returns after the bytes are on the wire), so a test
+        that read the records at once could see a finished transfer counted as 0 bytes.
+        """
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout=10):
+                raise TimeoutError("the loopback server is still answering a request after 10 s")
+            return list(self._log)
 
     def sent(self, path: str) -> int:
         """Body bytes sent for ``path`` over all requests."""
         return sum(r.get("sent", 0) for r in self.requests if r["path"] == path)
+
+    @contextmanager
+    def answering(self, record: dict) -> Iterator[None]:
+        """Log ``record`` and count the handler as busy until it has answered."""
+        with self._idle:
+            self._log.append(record)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -60,11 +88,14 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(parts.path)
         record = {"path": path, "query": parts.query, "range": self.headers.get("Range"),
                   "if_range": self.headers.get("If-Range"), "sent": 0}
-        st.requests.append(record)
+        with st.answering(record):
+            return self._answer(st, path, parts.query, record)
+
+    def _answer(self, st: ServerState, path: str, query_string: str, record: dict) -> None:
         if path in st.fail_once:
             return self._empty(record, st.fail_once.pop(path))
         if path in st.json_routes:
-            query = dict(urllib.parse.parse_qsl(parts.query))
+            query = dict(urllib.parse.parse_qsl(query_string))
             status, obj = st.json_routes[path](query)
             body = json.dumps(obj).encode()
             record["status"] = status
