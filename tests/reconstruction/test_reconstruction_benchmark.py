@@ -46,7 +46,9 @@ def test_gpu_checks_script_runs_the_benchmarks_on_the_demo_models(tmp_path: Path
     the training benchmark."""
     result = subprocess.run(
         ["bash", str(ROOT / "benchmarks" / "gpu_checks.sh"), str(tmp_path / "out")], cwd=ROOT,
-        env=dict(os.environ, SMOKE="1", DRCT_BENCH_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="2"),
+        # the script calls `python3`: this interpreter's, as on the GPU machine the one with torch
+        env=dict(os.environ, SMOKE="1", DRCT_BENCH_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="2",
+                 PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"),
         capture_output=True, text=True, timeout=900, check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
