@@ -18,6 +18,7 @@ scratch folder whose config.yaml is the preset, exactly as a clone running that 
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 import shlex
@@ -145,6 +146,23 @@ class Views:
     edges: set[tuple[str, str]]
     targets: set[str]
     top_level: dict
+    #: each DAG file -> the (stage, out) pairs whose out holds it (built once: the presets write
+    #: tens of thousands of files, and every check asks)
+    holders: dict[str, list[tuple[str, str]]]
+
+
+def _holders(files: list[str], stages: dict[str, Stage]) -> dict[str, list[tuple[str, str]]]:
+    """For each file, the (stage, out) pairs with the file at or under the out: a lookup of the file's
+    own path and each folder above it, instead of comparing every file with every out."""
+    by_out: dict[str, list[tuple[str, str]]] = {}
+    for st in stages.values():
+        for out in st.outs:
+            by_out.setdefault(str(PurePosixPath(out)), []).append((st.name, out))
+    holders = {}
+    for path in files:
+        pure = PurePosixPath(path)
+        holders[path] = [pair for folder in (pure, *pure.parents) for pair in by_out.get(str(folder), [])]
+    return holders
 
 
 def _merge(base: dict, overrides: dict) -> dict:
@@ -164,15 +182,17 @@ def views(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     stages = dvc_stages(workdir)
     dvc_targets = sorted({t for st in stages.values() for t in st.snakemake_targets()})
     top_level = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    outputs = dag_outputs(workdir, *dvc_targets)
     return Views(
         experiment=config["experiment"],
         config=config,
         stages=stages,
-        outputs=dag_outputs(workdir, *dvc_targets),
+        outputs=outputs,
         default_outputs=dag_outputs(workdir),
         edges=rule_edges(workdir, *dvc_targets),
         targets=target_rules(workdir),
         top_level={k: top_level.get(k, []) for k in ("metrics", "plots")},
+        holders=_holders(list(outputs), stages),
     )
 
 
@@ -199,7 +219,7 @@ def _ancestors(stages: dict[str, Stage]) -> dict[str, set[str]]:
 
 
 def test_every_dag_file_lies_under_exactly_one_stage(views: Views) -> None:
-    problems = {f: owners for f in views.outputs if len(owners := _owners(f, views.stages)) != 1}
+    problems = {f: owners for f in views.outputs if len(owners := [st for st, _ in views.holders[f]]) != 1}
     assert not problems, f"files under no stage or several: {dict(list(problems.items())[:10])}"
 
 
@@ -219,9 +239,10 @@ def test_every_stage_calls_existing_snakemake_targets(views: Views) -> None:
 
 def test_every_out_holds_dag_files_or_is_created_by_its_stage(views: Views) -> None:
     """An out no job writes into must be made by the stage (DVC needs it to exist), and only then."""
+    holding = {out for pairs in views.holders.values() for _, out in pairs}
     for stage in views.stages.values():
         for out in stage.outs:
-            written = any(_under(f, out) for f in views.outputs)
+            written = out in holding
             assert written or out in stage.made_dirs(), f"stage {stage.name}: nothing writes {out}"
         assert stage.made_dirs() <= set(stage.outs), f"stage {stage.name} creates folders it does not own"
 
@@ -230,7 +251,7 @@ def rule_stages(views: Views) -> dict[str, set[str]]:
     """The stages each rule writes into (train_run: one per backbone; any other rule: one)."""
     owners: dict[str, set[str]] = {}
     for path, rule in views.outputs.items():
-        owners.setdefault(rule, set()).update(_owners(path, views.stages))
+        owners.setdefault(rule, set()).update(st for st, _ in views.holders[path])
     return owners
 
 
@@ -238,11 +259,12 @@ def test_each_stage_depends_on_the_outs_its_jobs_read(views: Views) -> None:
     """DVC reruns a stage only when its own deps change: when a rule of stage S reads files that a
     rule of stage T writes into out O, S must list O (or a folder above or inside it) as a dep."""
     owners = rule_stages(views)
-    out_of = {f: out for f in views.outputs for st in views.stages.values() for out in st.outs if _under(f, out)}
+    outs_written: dict[str, set[str]] = {}  # rule -> the outs its files lie in
+    for path, rule in views.outputs.items():
+        outs_written.setdefault(rule, set()).update(out for _, out in views.holders[path])
     for upstream, downstream in views.edges:
         for down in owners.get(downstream, set()) - owners.get(upstream, set()):
-            read = {out_of[f] for f, rule in views.outputs.items() if rule == upstream and f in out_of}
-            for out in read:
+            for out in outs_written.get(upstream, set()):
                 assert any(_overlap(dep, out) for dep in views.stages[down].deps), (
                     f"rule {downstream} (stage {down}) reads what rule {upstream} writes into {out}, "
                     f"but stage {down} does not depend on {out}"
@@ -274,6 +296,7 @@ def test_each_experiment_writes_only_its_own_folder(views: Views) -> None:
         assert _under(path, own) or any(_under(path, s) for s in SHARED), path
 
 
+@functools.cache
 def _module_files(module: str) -> list[str]:
     """Files that importing ``drct.x.y`` executes: each package's __init__.py and the module itself."""
     parts = module.split(".")
@@ -300,6 +323,21 @@ def _imports(source: str, package: str = "") -> set[str]:
     return found
 
 
+@functools.cache
+def _file_modules(path: str) -> frozenset[str]:
+    """The drct modules one file imports (parsed once per session: every stage of every experiment asks)."""
+    if path.startswith("src/drct/cli/"):  # handlers import lazily: _cli_modules() counts them per command
+        tree = ast.parse((ROOT / path).read_text())
+        return frozenset(_imports(ast.unparse([n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))])))
+    if path.startswith("src/drct") and path.endswith(".py"):
+        package = ".".join(Path(path).relative_to("src").with_suffix("").parts)
+        if not path.endswith("__init__.py"):
+            package = package.rsplit(".", 1)[0]
+        return frozenset(_imports((ROOT / path).read_text(), package))
+    # Snakefile or rules/*.smk: the imports Snakemake runs when it parses them
+    return frozenset(re.findall(r"^(?:from|import)\s+(drct[\w.]*)", (ROOT / path).read_text(), flags=re.M))
+
+
 def _closure(files: set[str]) -> set[str]:
     """Every drct source file that running ``files`` imports, transitively."""
     seen, todo = set(), list(files)
@@ -308,21 +346,12 @@ def _closure(files: set[str]) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        if path.startswith("src/drct/cli/"):  # handlers import lazily: _cli_modules() counts them per command
-            tree = ast.parse((ROOT / path).read_text())
-            modules = _imports(ast.unparse([n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]))
-        elif path.startswith("src/drct") and path.endswith(".py"):
-            package = ".".join(Path(path).relative_to("src").with_suffix("").parts)
-            if not path.endswith("__init__.py"):
-                package = package.rsplit(".", 1)[0]
-            modules = _imports((ROOT / path).read_text(), package)
-        else:  # Snakefile or rules/*.smk: the imports Snakemake runs when it parses them
-            modules = set(re.findall(r"^(?:from|import)\s+(drct[\w.]*)", (ROOT / path).read_text(), flags=re.M))
-        for module in modules:
+        for module in _file_modules(path):
             todo += _module_files(module)
     return {f for f in seen if f.startswith("src/")}
 
 
+@functools.cache
 def _cli_modules() -> dict[str, set[str]]:
     """``drct`` subcommand -> drct modules its handler imports (the CLI imports lazily, per command),
     with the imports of the module-level helpers the handler calls and of the CLI package itself."""
@@ -342,6 +371,7 @@ def _cli_modules() -> dict[str, set[str]]:
     return commands
 
 
+@functools.cache
 def _rules() -> dict[str, tuple[str, set[str]]]:
     """Rule name -> (its rule file, the ``drct`` subcommands its shell command runs)."""
     rules: dict[str, tuple[str, set[str]]] = {}
