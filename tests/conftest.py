@@ -41,11 +41,11 @@ class DemoRun(NamedTuple):
 
 
 #: the longest test files, started first (`make test` keeps this order: --no-loadscope-reorder): the
-#: Slurm run of the demo on one worker while the other makes the session's local demo run, which the
-#: next ones build on
-FIRST = ("tests/workflow/test_slurm_cluster.py", "tests/workflow/test_env_imports.py",
-         "tests/workflow/test_ablations_workflow.py", "tests/workflow/test_dire_workflow.py",
-         "tests/dvc/test_dvc_roundtrip.py")
+#: session's demo run on one worker while the other checks the presets' DAGs, which need no run;
+#: then the files that build on the demo run (the Slurm test starts its cluster while it waits)
+FIRST = ("tests/workflow/test_env_imports.py", "tests/dvc/test_dvc_dag.py",
+         "tests/workflow/test_slurm_cluster.py", "tests/workflow/test_dire_workflow.py",
+         "tests/workflow/test_ablations_workflow.py", "tests/dvc/test_dvc_roundtrip.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
