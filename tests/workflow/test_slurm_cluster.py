@@ -34,6 +34,7 @@ from helpers.workflow import (
     demo_workdir,
     failure_report,
     job_stats,
+    snakemake,
     snakemake_command,
     snakemake_env,
 )
@@ -144,26 +145,32 @@ def shard_images(shard_csv: Path) -> list[Path]:
         return [Path(os.path.normpath(shard_csv.parent / row["path"])) for row in csv.DictReader(handle)]
 
 
-def check_and_age_remade_files(cluster: Path, local: Path, since: float) -> set[str]:
+def file_times(cluster: Path) -> dict[str, tuple[int, int]]:
+    """(atime, mtime) in ns of everything under ``cluster/results``, by path relative to ``cluster``."""
+    return {str(p.relative_to(cluster)): (p.lstat().st_atime_ns, p.lstat().st_mtime_ns)
+            for p in (cluster / "results").rglob("*")}
+
+
+def check_and_restore_remade_files(cluster: Path, local: Path, before: dict[str, tuple[int, int]], since: float) -> set[str]:
     """Every file under ``cluster/results`` written since ``since``: it must equal the local run's
-    file byte for byte (a link: the same target), and then gets that file's times. Snakemake reruns
-    a job whose input is newer than its output, so without the local times the next round would
-    remake everything downstream of this one. Returns the remade files, relative to ``cluster``."""
+    file byte for byte (a link: the same target), and then gets back the times it had before the
+    round. Snakemake reruns a job whose input is newer than its output, so with new times the next
+    round would remake everything downstream of this one. Returns the remade files, relative to
+    ``cluster``."""
     remade = set()
     for path in sorted((cluster / "results").rglob("*"), reverse=True):  # a folder after its files
         if path.lstat().st_mtime < since:
             continue
         name = str(path.relative_to(cluster))
         twin = local / name
-        assert twin.exists() or twin.is_symlink(), f"{name}: not in the local run"
+        assert name in before and (twin.exists() or twin.is_symlink()), f"{name}: not in the local run"
         if path.is_symlink():
             assert os.readlink(path) == os.readlink(twin), f"{name}: links elsewhere than the local run's"
         elif path.suffix == ".json":
             assert comparable(path) == comparable(twin), f"{name} differs from the local run's"
         elif path.is_file():
             assert path.read_bytes() == twin.read_bytes(), f"{name} differs from the local run's"
-        stat = twin.lstat()
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns), follow_symlinks=False)
+        os.utime(path, ns=before[name], follow_symlinks=False)
         remade.add(name)
     return remade
 
@@ -212,12 +219,17 @@ def test_every_kind_of_rule_through_slurm_makes_the_local_runs_files(
     fraction of the CPU (the whole demo through Slurm took 821 s of the suite's 28 minutes)."""
     run_dir, local = slurm_cluster, demo_run.workdir
     cluster = demo_workdir(tmp_path / "slurm")
-    for folder in ("results", ".snakemake"):  # copy2 keeps the local run's times: its files stay current
+    # a copy of the local run, marked current as after `dvc pull` (docs/dvc.md): Snakemake's records
+    # name inputs outside the folder by relative path, which changes with the folder's depth
+    for folder in ("results", ".snakemake"):
         shutil.copytree(local / folder, cluster / folder, symlinks=True)
     shutil.rmtree(cluster / ".snakemake" / "locks", ignore_errors=True)
+    touched = snakemake(cluster, "--touch", "--cores", "1")
+    assert touched.returncode == 0, failure_report("touch", cluster, touched)
     submitted: dict[int, str] = {}
     started = time.monotonic()
     for picks, expected in zip(ROUNDS, EXPECTED_JOBS):
+        before = file_times(cluster)
         if "reconstruct_shard" in picks:
             images = shard_images(cluster / picks["reconstruct_shard"])
             assert images, "the picked shard lists no image"
@@ -236,7 +248,7 @@ def test_every_kind_of_rule_through_slurm_makes_the_local_runs_files(
         assert sorted(jobs.values()) == sorted(r for r, n in expected.items() for _ in range(n))
         submitted |= jobs
         # what they wrote is the local run's, byte for byte, every picked output among it
-        remade = check_and_age_remade_files(cluster, local, since)
+        remade = check_and_restore_remade_files(cluster, local, before, since)
         for rule, path in picks.items():
             assert path in remade, f"{rule}: {path} was not remade"
         if "reconstruct_shard" in picks:
