@@ -66,6 +66,17 @@ def job_stats(log: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
 
 
+def copy_finished_run(run: Path, workdir: Path) -> None:
+    """Copy a finished run's results and Snakemake records into ``workdir`` (which holds its config)
+    and mark them current with `snakemake --touch`, as after `dvc pull` (docs/dvc.md): the records
+    name inputs outside the folder by relative path, which changes with the folder's depth."""
+    for folder in ("results", ".snakemake"):
+        shutil.copytree(run / folder, workdir / folder, symlinks=True)
+    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
+    touched = snakemake(workdir, "--touch", "--cores", "1")
+    assert touched.returncode == 0, failure_report("touch", workdir, touched)
+
+
 def run_on_top_of_demo(demo: Path, workdir: Path, edit_config, *targets: str) -> tuple[dict[str, int], dict[str, str]]:
     """Run the workflow in ``workdir`` on a copy of the finished demo run ``demo`` whose config
     ``edit_config`` changed (it edits the loaded config in place): the copy is marked current with
@@ -78,11 +89,7 @@ def run_on_top_of_demo(demo: Path, workdir: Path, edit_config, *targets: str) ->
 
     workdir.mkdir(parents=True)
     shutil.copy(demo / "config.yaml", workdir / "config.yaml")
-    for folder in ("results", ".snakemake"):
-        shutil.copytree(demo / folder, workdir / folder, symlinks=True)
-    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
-    touched = snakemake(workdir, "--touch", "--cores", "1")
-    assert touched.returncode == 0, failure_report("touch", workdir, touched)
+    copy_finished_run(demo, workdir)
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     edit_config(config)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

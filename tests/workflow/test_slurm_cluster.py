@@ -3,11 +3,11 @@
 scripts/slurm/cluster.sh starts a single-node cluster from Debian's slurm-wlm and munge (installed
 with apt-get when missing): munged, slurmctld and slurmd, no accounting, no cgroups. On a copy of
 the session's local demo run, one output of each kind of rule is deleted (on one dataset, one
-reconstruction job and one run, so most of the remade jobs read another's output) and made again,
-in three rounds (ROUNDS), with the shipped profile (`--executor slurm --workflow-profile workflow/profiles/slurm`),
-the node's CPUs as --max-threads. Each remade output must be byte-identical to the local run's, and
-Slurm's own log must show every submitted job finished with exit status 0, so nothing ran outside
-the scheduler.
+reconstruction job and one run, so most of the remade jobs read another's output) and made again, in
+three rounds (ROUNDS), with the shipped profile (`--executor slurm --workflow-profile
+workflow/profiles/slurm`), the node's CPUs as --max-threads. Every file a round writes must be the
+local run's, byte for byte (a JSON record: but for its VOLATILE keys), and Slurm's own log must show
+every submitted job finished with exit status 0, so nothing ran outside the scheduler.
 
 Needs root (the daemons run as root) and a Debian-like system; skipped with the reason otherwise.
 Set DRCT_REQUIRE_SLURM=1 to make an unavailable cluster a failure instead (CI on a machine that
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pytest
 from helpers.workflow import (
+    copy_finished_run,
     demo_workdir,
     failure_report,
     job_stats,
-    snakemake,
     snakemake_command,
     snakemake_env,
 )
@@ -153,10 +153,10 @@ def file_times(cluster: Path) -> dict[str, tuple[int, int]]:
 
 def check_and_restore_remade_files(cluster: Path, local: Path, before: dict[str, tuple[int, int]], since: float) -> set[str]:
     """Every file under ``cluster/results`` written since ``since``: it must equal the local run's
-    file byte for byte (a link: the same target), and then gets back the times it had before the
-    round. Snakemake reruns a job whose input is newer than its output, so with new times the next
-    round would remake everything downstream of this one. Returns the remade files, relative to
-    ``cluster``."""
+    file byte for byte (a link: the same target; a JSON record: but for its VOLATILE keys), and then
+    gets back the times it had before the round. Snakemake reruns a job whose input is newer than its
+    output, so with new times the next round would remake everything downstream of this one. Returns
+    the remade files, relative to ``cluster``."""
     remade = set()
     for path in sorted((cluster / "results").rglob("*"), reverse=True):  # a folder after its files
         if path.lstat().st_mtime < since:
@@ -212,20 +212,14 @@ def test_every_kind_of_rule_through_slurm_makes_the_local_runs_files(
     slurm_cluster: Path, demo_run, tmp_path: Path
 ) -> None:
     """On a copy of the session's local demo run (tests/conftest.py, --cores 2), one output of each
-    kind of rule is deleted and made again through Slurm (ROUNDS); each must come back byte-identical.
+    kind of rule is deleted and made again through Slurm (ROUNDS); each must come back as it was.
 
     One job per rule instead of the whole demo: every rule's resources, threads, env and command go
     through sbatch and run on the demo's real inputs, in dependency order within a round, for a
     fraction of the CPU (the whole demo through Slurm took 821 s of the suite's 28 minutes)."""
     run_dir, local = slurm_cluster, demo_run.workdir
     cluster = demo_workdir(tmp_path / "slurm")
-    # a copy of the local run, marked current as after `dvc pull` (docs/dvc.md): Snakemake's records
-    # name inputs outside the folder by relative path, which changes with the folder's depth
-    for folder in ("results", ".snakemake"):
-        shutil.copytree(local / folder, cluster / folder, symlinks=True)
-    shutil.rmtree(cluster / ".snakemake" / "locks", ignore_errors=True)
-    touched = snakemake(cluster, "--touch", "--cores", "1")
-    assert touched.returncode == 0, failure_report("touch", cluster, touched)
+    copy_finished_run(local, cluster)
     submitted: dict[int, str] = {}
     started = time.monotonic()
     for picks, expected in zip(ROUNDS, EXPECTED_JOBS):
