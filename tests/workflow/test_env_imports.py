@@ -81,6 +81,8 @@ def test_a_blocked_package_is_missing_as_if_not_installed(tmp_path: Path) -> Non
         "assert importlib.util.find_spec('torch') is None\n"
         "try:\n    import torch\nexcept ModuleNotFoundError as e:\n    print('blocked', e.name)\n"
         "try:\n    md.version('torch')\nexcept md.PackageNotFoundError:\n    print('no metadata')\n"
+        "assert not [d for d in md.distributions() if d.metadata['Name'].lower() == 'torch'], 'listed'\n"
+        "assert [d for d in md.distributions() if d.metadata['Name'].lower() == 'pandas'], 'pandas hidden'\n"
         "sys.exit(subprocess.run([sys.executable, '-c', 'import torch']).returncode)\n"  # children too
     )
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
