@@ -11,8 +11,9 @@ every submitted job finished with exit status 0, so nothing ran outside the sche
 
 Needs root (the daemons run as root) and a Debian-like system; skipped with the reason otherwise.
 Set DRCT_REQUIRE_SLURM=1 to make an unavailable cluster a failure instead (CI on a machine that
-has it). The plugin checks job states every 5 s after a job finished, up to every 180 s while none
-finishes, so a chain of short jobs spends much of its time waiting for status checks.
+has it). The plugin checks job states 1 s (the test's setting) after a submission or a check that
+saw a job finish, then 10 s later each time than the last while none finishes (up to 180 s), so a
+chain of short jobs spends much of its time waiting for status checks.
 """
 
 from __future__ import annotations
@@ -151,17 +152,17 @@ def file_times(cluster: Path) -> dict[str, tuple[int, int]]:
             for p in (cluster / "results").rglob("*")}
 
 
-def check_and_restore_remade_files(cluster: Path, local: Path, before: dict[str, tuple[int, int]], since: float) -> set[str]:
-    """Every file under ``cluster/results`` written since ``since``: it must equal the local run's
+def check_and_restore_remade_files(cluster: Path, local: Path, before: dict[str, tuple[int, int]]) -> set[str]:
+    """Every file under ``cluster/results`` new or modified since ``before``: it must equal the local run's
     file byte for byte (a link: the same target; a JSON record: but for its VOLATILE keys), and then
     gets back the times it had before the round. Snakemake reruns a job whose input is newer than its
     output, so with new times the next round would remake everything downstream of this one. Returns
     the remade files, relative to ``cluster``."""
     remade = set()
     for path in sorted((cluster / "results").rglob("*"), reverse=True):  # a folder after its files
-        if path.lstat().st_mtime < since:
-            continue
         name = str(path.relative_to(cluster))
+        if name in before and path.lstat().st_mtime_ns == before[name][1]:
+            continue
         twin = local / name
         assert name in before and (twin.exists() or twin.is_symlink()), f"{name}: not in the local run"
         if path.is_symlink():
@@ -194,9 +195,10 @@ def slurm_round(cluster: Path, run_dir: Path, targets: list[str]) -> str:
                 # runs with the same threads in both runs
                 "--max-threads", "2",
                 # a failure here is a bug, not a pre-emption: no retries; and quick status checks
-                # (the plugin's default waits 40 s before the first one)
+                # (the plugin's default waits 40 s before the first one, and 10 s longer at each check
+                # that sees nothing finished: from 1 s, a 20 s job is seen at 33 s instead of 45 s)
                 "--retries", "0",
-                "--slurm-init-seconds-before-status-checks", "5",
+                "--slurm-init-seconds-before-status-checks", "1",
                 *targets,
             ),
             cwd=cluster, env=env, capture_output=True, text=True, timeout=900,
@@ -233,7 +235,6 @@ def test_every_kind_of_rule_through_slurm_makes_the_local_runs_files(
             target = cluster / path
             assert target.exists() or target.is_symlink(), f"the local run has no {path}"
             shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
-        since = time.time() - 1  # file times can lag the clock by a tick
         log = slurm_round(cluster, run_dir, list(picks.values()))
         # exactly these jobs ran, each submitted through sbatch
         assert job_stats(log) == {**expected, "total": sum(expected.values())}, log[-3000:]
@@ -242,7 +243,7 @@ def test_every_kind_of_rule_through_slurm_makes_the_local_runs_files(
         assert sorted(jobs.values()) == sorted(r for r, n in expected.items() for _ in range(n))
         submitted |= jobs
         # what they wrote is the local run's, byte for byte, every picked output among it
-        remade = check_and_restore_remade_files(cluster, local, before, since)
+        remade = check_and_restore_remade_files(cluster, local, before)
         for rule, path in picks.items():
             assert path in remade, f"{rule}: {path} was not remade"
         if "reconstruct_shard" in picks:
