@@ -40,12 +40,18 @@ class DemoRun(NamedTuple):
     blocks: Path  # the import blocker's table; <blocks>.seen lists the commands that ran restricted
 
 
-#: the longest test files, started first (`make test` keeps this order: --no-loadscope-reorder): the
-#: session's demo run on one worker while the other checks the presets' DAGs, which need no run;
-#: then the files that build on the demo run (the Slurm test starts its cluster while it waits)
+#: the longest test files, started first (`make test` keeps this order: --no-loadscope-reorder). A
+#: worker is handed the next file when it has two tests left, so a file of one or two long tests
+#: (the Slurm test) takes the file after it along. The session's demo run starts on one worker while
+#: the other checks the presets' DAGs and trains and reconstructs in-process, which need no run; then
+#: the Slurm test (its cluster starts while the demo finishes; then it mostly waits on status checks)
+#: with the DAG checks after it, so that the other worker, done with the demo, takes DIRE's DAG test
+#: (the most CPU) beside it; then the other files that build on the demo run
 FIRST = ("tests/workflow/test_env_imports.py", "tests/dvc/test_dvc_dag.py",
-         "tests/workflow/test_slurm_cluster.py", "tests/workflow/test_dire_workflow.py",
-         "tests/workflow/test_ablations_workflow.py", "tests/dvc/test_dvc_roundtrip.py")
+         "tests/training/test_detectors.py", "tests/reconstruction/test_reconstruction.py",
+         "tests/workflow/test_slurm_cluster.py", "tests/workflow/test_workflow_dag.py",
+         "tests/workflow/test_dire_workflow.py", "tests/workflow/test_ablations_workflow.py",
+         "tests/dvc/test_dvc_roundtrip.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
