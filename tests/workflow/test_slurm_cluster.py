@@ -196,7 +196,7 @@ def slurm_round(cluster: Path, run_dir: Path, targets: list[str]) -> str:
                 "--max-threads", "2",
                 # a failure here is a bug, not a pre-emption: no retries; and quick status checks
                 # (the plugin's default waits 40 s before the first one, and 10 s longer at each check
-                # that sees nothing finished: from 1 s, a 20 s job is seen at 33 s instead of 45 s)
+                # that sees nothing finished: from 1 s, a 25 s job is seen at 33 s instead of 45 s)
                 "--retries", "0",
                 "--slurm-init-seconds-before-status-checks", "1",
                 *targets,
